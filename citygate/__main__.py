@@ -1,0 +1,5 @@
+"""``python -m citygate``."""
+
+from .cli import main
+
+main()

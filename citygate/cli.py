@@ -1,0 +1,95 @@
+"""The ``citygate`` command line: one entry point, one subcommand per job."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from device_profiles import ProfileError
+from ingest.errors import IngestError
+
+from .settings import Settings, SettingsError, load_settings
+
+__all__ = ["main"]
+
+log = logging.getLogger("citygate")
+
+Command = Callable[[Settings, argparse.Namespace], Awaitable[int]]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="citygate",
+        description="Smart-city device gateway and telemetry service.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    db = sub.add_parser("db", help="database schema and maintenance")
+    dbsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    up = dbsub.add_parser("upgrade", help="create the database if missing, apply migrations")
+    up.add_argument("--no-create", action="store_true", help="fail if the database is missing")
+    dbsub.add_parser("status", help="applied migration version and TimescaleDB edition")
+    dbsub.add_parser("maintain", help="run rollups and retention once")
+
+    sub.add_parser("gateway", help="run the MQTT gateway (ingest only)")
+    sub.add_parser("serve", help="run every long-lived part of the service in one process tree")
+
+    dev = sub.add_parser("devices", help="the device registry")
+    devsub = dev.add_subparsers(dest="devices_command", required=True, metavar="ACTION")
+    imp = devsub.add_parser("import", help="create or update devices from a CSV or JSON file")
+    imp.add_argument("file", type=Path)
+    devsub.add_parser("list", help="list registered devices")
+    dis = devsub.add_parser("disable", help="disable a device (its messages are quarantined)")
+    dis.add_argument("device_id")
+    ena = devsub.add_parser("enable", help="enable a device again")
+    ena.add_argument("device_id")
+
+    q = sub.add_parser("quarantine", help="browse refused messages")
+    q.add_argument("--reason", help="only this reason code")
+    q.add_argument("--device", help="only this device id")
+    q.add_argument("--limit", type=int, default=20)
+
+    sub.add_parser("profiles", help="list the device profiles (built-in and operator's)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``citygate`` command."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"citygate: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from . import commands
+
+    handler: Command = commands.lookup(args)
+    try:
+        code = asyncio.run(_run_until_signal(handler(settings, args)))
+    except (IngestError, ProfileError, SettingsError) as exc:
+        print(f"citygate: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        code = 130
+    raise SystemExit(code)
+
+
+async def _run_until_signal(work: Awaitable[int]) -> int:
+    """Run ``work``; SIGTERM/SIGINT cancel it, so it shuts down in order."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        return 0

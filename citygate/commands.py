@@ -1,0 +1,226 @@
+"""What each ``citygate`` subcommand does: small functions over the domain packages."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from gateway.service import Gateway
+from ingest import devices as registry
+from ingest.db import connect, create_database, describe_url, open_pool
+from ingest.maintenance import Maintenance, detect_edition
+from ingest.migrations import available_migrations, current_version, upgrade
+
+from .settings import Settings
+from .wiring import gateway_config, load_profiles, retention_policy
+
+log = logging.getLogger(__name__)
+
+__all__ = ["lookup"]
+
+Command = Callable[[Settings, argparse.Namespace], Awaitable[int]]
+
+
+def lookup(args: argparse.Namespace) -> Command:
+    """The coroutine function for the parsed command line."""
+    name = args.command
+    for attr in ("db_command", "devices_command"):
+        if getattr(args, attr, None):
+            name = f"{name}_{getattr(args, attr)}"
+    return _COMMANDS[name]
+
+
+async def db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    """Create the database if needed and apply pending migrations."""
+    if not getattr(args, "no_create", False) and await create_database(settings.database_url):
+        print(f"created database {describe_url(settings.database_url)}")
+    applied = await upgrade(settings.database_url)
+    latest = available_migrations()[-1].version
+    if applied:
+        print(
+            f"applied migrations {', '.join(f'{v:04d}' for v in applied)}; schema at {latest:04d}"
+        )
+    else:
+        print(f"schema is up to date at {latest:04d}")
+    return 0
+
+
+async def db_status(settings: Settings, args: argparse.Namespace) -> int:
+    """Print the schema version and the TimescaleDB edition."""
+    conn = await connect(settings.database_url)
+    try:
+        version = await current_version(conn)
+        edition = await detect_edition(conn) if version else None
+    finally:
+        await conn.close()
+    latest = available_migrations()[-1].version
+    print(f"database: {describe_url(settings.database_url)}")
+    print(f"schema: {version:04d} (latest {latest:04d})")
+    if edition:
+        caggs = "yes" if edition.has_continuous_aggregates else "no: citygate keeps rollups"
+        print(
+            f"timescaledb: {edition.version}, {edition.license} edition, "
+            f"continuous aggregates {caggs}"
+        )
+    return 0 if version == latest else 1
+
+
+async def db_maintain(settings: Settings, args: argparse.Namespace) -> int:
+    """Run rollups and retention once."""
+    async with open_pool(settings.database_url, max_size=1) as pool:
+        m = Maintenance(pool, retention_policy(settings), lookback=_lookback(settings))
+        await m.setup()
+        print(await m.run_once())
+    return 0
+
+
+def _lookback(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.rollup_lookback_s)
+
+
+async def maintenance_loop(settings: Settings) -> None:
+    """The service's own scheduled job: rollups and retention every interval."""
+    async with open_pool(settings.database_url, max_size=1) as pool:
+        m = Maintenance(pool, retention_policy(settings), lookback=_lookback(settings))
+        await m.setup()
+        while True:
+            try:
+                stats = await m.run_once()
+                log.debug("maintenance: %s", stats)
+            except Exception:
+                log.exception(
+                    "maintenance pass failed; next pass in %.0fs", settings.maintenance_interval_s
+                )
+            await asyncio.sleep(settings.maintenance_interval_s)
+
+
+async def run_gateway(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the gateway until SIGTERM/SIGINT, then shut down in order."""
+    gw = Gateway(gateway_config(settings), load_profiles(settings))
+    _stop_on_signals(gw.stop)
+    await gw.run()
+    return 0
+
+
+async def serve(settings: Settings, args: argparse.Namespace) -> int:
+    """Migrate, then run the gateway and the maintenance job in one task group."""
+    await db_upgrade(settings, args)
+    gw = Gateway(gateway_config(settings), load_profiles(settings))
+    _stop_on_signals(gw.stop)
+    async with asyncio.TaskGroup() as tg:
+        maint = tg.create_task(maintenance_loop(settings), name="maintenance")
+        await tg.create_task(gw.run(), name="gateway")
+        maint.cancel()
+    return 0
+
+
+def _stop_on_signals(stop: Callable[[], None]) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
+
+
+async def devices_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Bulk import devices."""
+    profiles = load_profiles(settings)
+    conn = await connect(settings.database_url)
+    try:
+        n = await registry.import_devices(conn, args.file, profiles.names())
+    finally:
+        await conn.close()
+    print(f"imported {n} devices from {args.file}")
+    return 0
+
+
+async def devices_list(settings: Settings, args: argparse.Namespace) -> int:
+    """List devices."""
+    conn = await connect(settings.database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT id, profile, district, enabled, status, last_seen FROM devices ORDER BY id"
+        )
+    finally:
+        await conn.close()
+    for r in rows:
+        flag = "" if r["enabled"] else " (disabled)"
+        print(
+            f"{r['id']:<24} {r['profile']:<18} {r['district'] or '-':<16} {r['status']:<8} "
+            f"{r['last_seen'] or '-'}{flag}"
+        )
+    print(f"{len(rows)} devices")
+    return 0
+
+
+async def devices_disable(settings: Settings, args: argparse.Namespace) -> int:
+    """Disable one device."""
+    conn = await connect(settings.database_url)
+    try:
+        await registry.disable_device(conn, args.device_id)
+    finally:
+        await conn.close()
+    print(f"disabled {args.device_id}")
+    return 0
+
+
+async def devices_enable(settings: Settings, args: argparse.Namespace) -> int:
+    """Enable one device."""
+    conn = await connect(settings.database_url)
+    try:
+        await registry.disable_device(conn, args.device_id, enabled=True)
+    finally:
+        await conn.close()
+    print(f"enabled {args.device_id}")
+    return 0
+
+
+async def quarantine(settings: Settings, args: argparse.Namespace) -> int:
+    """Show the newest quarantined messages with their reasons."""
+    conn = await connect(settings.database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT received_at, topic, device_id, reason_code, reason, payload FROM quarantine "
+            "WHERE ($1::text IS NULL OR reason_code = $1) AND ($2::text IS NULL OR device_id = $2) "
+            "ORDER BY received_at DESC LIMIT $3",
+            args.reason,
+            args.device,
+            max(1, min(args.limit, 1000)),
+        )
+        counts = await conn.fetch(
+            "SELECT reason_code, count(*) AS n FROM quarantine GROUP BY 1 ORDER BY 2 DESC"
+        )
+    finally:
+        await conn.close()
+    for r in rows:
+        payload = bytes(r["payload"][:80])
+        print(f"{r['received_at']:%Y-%m-%d %H:%M:%S} {r['reason_code']:<16} {r['topic']}")
+        print(f"    {r['reason']}")
+        print(f"    payload: {payload!r}")
+    print("totals: " + (", ".join(f"{c['reason_code']}={c['n']}" for c in counts) or "none"))
+    return 0
+
+
+async def profiles(settings: Settings, args: argparse.Namespace) -> int:
+    """List the device profiles."""
+    for p in load_profiles(settings):
+        metrics = ", ".join(p.metrics)
+        print(f"{p.name:<18} every {p.reporting_interval_s:>5}s  {metrics}")
+    return 0
+
+
+_COMMANDS: dict[str, Command] = {
+    "db_upgrade": db_upgrade,
+    "db_status": db_status,
+    "db_maintain": db_maintain,
+    "gateway": run_gateway,
+    "serve": serve,
+    "devices_import": devices_import,
+    "devices_list": devices_list,
+    "devices_disable": devices_disable,
+    "devices_enable": devices_enable,
+    "quarantine": quarantine,
+    "profiles": profiles,
+}

@@ -1,0 +1,129 @@
+"""Root settings: one ``BaseSettings`` built once in the entry point and passed down.
+
+Every value comes from an environment variable with the ``CITYGATE_`` prefix or from an
+optional ``.env`` file; defaults point at the local services.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "SettingsError", "load_settings"]
+
+
+class SettingsError(Exception):
+    """A setting is invalid; the message is one line naming the variable and the problem."""
+
+
+def _check_url(value: str, schemes: tuple[str, ...], what: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes:
+        raise ValueError(f"{what} must start with {' or '.join(s + '://' for s in schemes)}")
+    if not parts.hostname:
+        raise ValueError(f"{what} has no host")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ValueError(f"{what} has an invalid port") from None
+    return value
+
+
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class Settings(BaseSettings):
+    """Everything a citygate process can be configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CITYGATE_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/citygate"
+    db_pool_size: PositiveInt = 4
+
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    mqtt_client_id: str = "citygate-gateway"
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    mqtt_session_expiry_s: PositiveInt = 7 * 24 * 3600
+    mqtt_max_inflight: Annotated[int, Field(ge=1, le=65535)] = 10_000
+    mqtt_shared_group: str | None = None
+    topic_prefix: str = "devices"
+    ttn_topic_prefix: str = "v3"
+    chirpstack_topic_prefix: str = "application"
+
+    batch_max_messages: PositiveInt = 4000
+    batch_max_delay_ms: PositiveInt = 50
+    max_payload_bytes: PositiveInt = 16 * 1024
+    max_future_skew_s: PositiveFloat = 300.0
+    max_past_age_s: PositiveFloat = 7 * 24 * 3600.0
+    auto_provision: bool = False
+    auto_provision_profile: str | None = None
+    profile_dirs: list[Path] = Field(default_factory=list)
+
+    retention_readings_days: PositiveInt = 90
+    retention_rollup_1m_days: PositiveInt = 400
+    retention_rollup_1h_days: PositiveInt = 3650
+    retention_quarantine_days: PositiveInt = 30
+    maintenance_interval_s: PositiveFloat = 60.0
+    rollup_lookback_s: PositiveFloat = 7200.0
+
+    api_host: str = "127.0.0.1"
+    api_port: Annotated[int, Field(ge=1, le=65535)] = 8000
+
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return _check_url(value, ("postgresql", "postgres"), "database URL")
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url(cls, value: str) -> str:
+        return _check_url(value, ("mqtt", "tcp"), "MQTT URL")
+
+    @field_validator("auto_provision_profile")
+    @classmethod
+    def _provision(cls, value: str | None) -> str | None:
+        return value or None
+
+    @model_validator(mode="after")
+    def _provision_needs_profile(self) -> Settings:
+        if self.auto_provision and not self.auto_provision_profile:
+            raise ValueError(
+                "auto_provision needs CITYGATE_AUTO_PROVISION_PROFILE (the profile new devices get)"
+            )
+        return self
+
+    @property
+    def mqtt_host(self) -> str:
+        """Host part of ``mqtt_url``."""
+        return urlsplit(self.mqtt_url).hostname or "127.0.0.1"
+
+    @property
+    def mqtt_port(self) -> int:
+        """Port part of ``mqtt_url`` (1883 when absent)."""
+        return urlsplit(self.mqtt_url).port or 1883
+
+    @property
+    def database_name(self) -> str:
+        """Database name in ``database_url``."""
+        return urlsplit(self.database_url).path.lstrip("/") or "postgres"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings once, turning validation errors into one readable line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "settings"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"CITYGATE_{field.upper()}: {msg}") from None

@@ -1,0 +1,68 @@
+"""Builds each part's configuration from the root settings. No domain logic here."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from device_profiles import ProfileRegistry
+from gateway.mqtt import ConnectOptions
+from gateway.pipeline import Limits
+from gateway.service import GatewayConfig
+from gateway.topics import TopicScheme
+from ingest.maintenance import RetentionPolicy
+
+from .settings import Settings
+
+__all__ = ["gateway_config", "load_profiles", "retention_policy", "topic_scheme"]
+
+
+def topic_scheme(settings: Settings) -> TopicScheme:
+    """The configured topic scheme."""
+    return TopicScheme(
+        prefix=settings.topic_prefix,
+        ttn_prefix=settings.ttn_topic_prefix,
+        chirpstack_prefix=settings.chirpstack_topic_prefix,
+    )
+
+
+def gateway_config(settings: Settings, client_id: str | None = None) -> GatewayConfig:
+    """The gateway's configuration."""
+    return GatewayConfig(
+        database_url=settings.database_url,
+        mqtt=ConnectOptions(
+            host=settings.mqtt_host,
+            port=settings.mqtt_port,
+            client_id=client_id or settings.mqtt_client_id,
+            clean_start=False,
+            session_expiry=settings.mqtt_session_expiry_s,
+            receive_maximum=settings.mqtt_max_inflight,
+            username=settings.mqtt_username,
+            password=settings.mqtt_password,
+        ),
+        scheme=topic_scheme(settings),
+        limits=Limits(
+            max_payload_bytes=settings.max_payload_bytes,
+            max_future_skew_s=settings.max_future_skew_s,
+            max_past_age_s=settings.max_past_age_s,
+            max_pending_messages=max(settings.mqtt_max_inflight, settings.batch_max_messages) * 2,
+        ),
+        shared_group=settings.mqtt_shared_group,
+        batch_max_messages=settings.batch_max_messages,
+        batch_max_delay_s=settings.batch_max_delay_ms / 1000,
+        auto_provision_profile=settings.auto_provision_profile if settings.auto_provision else None,
+    )
+
+
+def retention_policy(settings: Settings) -> RetentionPolicy:
+    """Per-table retention."""
+    return RetentionPolicy(
+        readings=timedelta(days=settings.retention_readings_days),
+        rollup_1m=timedelta(days=settings.retention_rollup_1m_days),
+        rollup_1h=timedelta(days=settings.retention_rollup_1h_days),
+        quarantine=timedelta(days=settings.retention_quarantine_days),
+    )
+
+
+def load_profiles(settings: Settings) -> ProfileRegistry:
+    """Built-in profiles plus the operator's profile directories."""
+    return ProfileRegistry.load(settings.profile_dirs)

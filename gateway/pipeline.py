@@ -1,0 +1,273 @@
+"""The hot path: one MQTT message in, accepted readings into the current batch, anything
+refused into quarantine with a reason. No I/O, no database round trip per message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from prometheus_client import Counter
+
+from device_profiles import DecodeError, Rejection, decode
+from ingest.batch import Batch, QuarantineRow
+
+from .metrics import GatewayMetrics
+from .registry import DeviceEntry, DeviceRegistry
+from .status import StatusTracker, parse_status_payload
+from .topics import STATUS, Route, TopicError, TopicScheme
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Limits", "Pipeline", "ProvisionRequest"]
+
+_ROUTE_CACHE_MAX = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Validation limits (from settings)."""
+
+    max_payload_bytes: int = 16 * 1024
+    max_future_skew_s: float = 300.0
+    max_past_age_s: float = 7 * 24 * 3600.0
+    max_pending_messages: int = 50_000
+
+
+# topic, payload, ack token (None for QoS 0), received time (epoch microseconds)
+ProvisionRequest = tuple[str, bytes, int | None, int]
+
+
+class Pipeline:
+    """Identifies, decodes and validates messages into :attr:`batch`."""
+
+    def __init__(
+        self,
+        scheme: TopicScheme,
+        registry: DeviceRegistry,
+        metric_ids: dict[str, int],
+        limits: Limits,
+        metrics: GatewayMetrics,
+        status: StatusTracker,
+        on_commit: Callable[[list[int]], None] | None = None,
+        provision: Callable[[str, ProvisionRequest], bool] | None = None,
+    ) -> None:
+        self._scheme = scheme
+        self._registry = registry
+        self._metric_ids = metric_ids
+        self._limits = limits
+        self._future_us = int(limits.max_future_skew_s * 1e6)
+        self._past_us = int(limits.max_past_age_s * 1e6)
+        self._metrics = metrics
+        self._status = status
+        self._on_commit = on_commit
+        self._provision = provision
+        self._routes: dict[str, Route | TopicError] = {}
+        self._seq: dict[int, int] = {}
+        self._rejected: dict[str, Counter] = {}  # reason code -> child counter
+        self.batch = self._new_batch()
+
+    def _new_batch(self) -> Batch:
+        batch = Batch()
+        batch.on_commit = self._on_commit
+        return batch
+
+    def take(self) -> Batch:
+        """Hand over the current batch and start a new one."""
+        batch, self.batch = self.batch, self._new_batch()
+        self._metrics.messages.inc(batch.messages)
+        return batch
+
+    def at_capacity(self) -> bool:
+        """The pending batch holds as many messages as it may."""
+        return self.batch.messages >= self._limits.max_pending_messages
+
+    # -- the hot path -----------------------------------------------------------------
+    def handle(self, topic: str, payload: bytes, token: int | None, received_us: int) -> None:
+        """Process one message. ``token`` is its acknowledgement token (None: QoS 0)."""
+        batch = self.batch
+        if token is None and batch.messages >= self._limits.max_pending_messages:
+            # QoS 0 is not held back by the broker's in-flight window: bound it here.
+            self._metrics.overload_dropped.inc()
+            return
+        route = self._routes.get(topic)
+        if route is None:
+            try:
+                route = self._scheme.parse(topic)
+            except TopicError as exc:
+                route = exc
+            if len(self._routes) >= _ROUTE_CACHE_MAX:
+                self._routes.clear()
+            self._routes[topic] = route
+        entry: DeviceEntry | None = None
+        if not isinstance(route, TopicError):
+            ref = route.device_ref
+            entry = self._registry.by_dev_eui(ref) if route.by_dev_eui else self._registry.get(ref)
+            if (
+                entry is None
+                and self._provision is not None
+                and route.kind != STATUS
+                and self._provision(ref, (topic, payload, token, received_us))
+            ):
+                return  # held, unacknowledged, until the device exists; then handled again
+        batch.messages += 1
+        if token is not None:
+            batch.acks.append(token)
+        if len(payload) > self._limits.max_payload_bytes:
+            limit = self._limits.max_payload_bytes
+            self._reject(
+                batch, topic, entry.id if entry else None, "oversize",
+                f"payload of {len(payload)} bytes exceeds the limit of {limit} bytes "
+                f"(first {limit} bytes kept)",
+                payload[:limit], received_us,
+            )  # fmt: skip
+            return
+        if isinstance(route, TopicError):
+            self._reject(batch, topic, None, "bad_topic", str(route), payload, received_us)
+            return
+        if entry is None:
+            self._reject(
+                batch, topic, route.device_ref[:128], "unknown_device",
+                f"device {route.device_ref[:64]!r} is not registered", payload, received_us,
+            )  # fmt: skip
+            return
+        if not entry.enabled:
+            self._reject(
+                batch, topic, entry.id, "device_disabled",
+                f"device {entry.id!r} is disabled", payload, received_us,
+            )  # fmt: skip
+            return
+        if route.kind == STATUS:
+            self._handle_status(batch, topic, entry, payload, received_us)
+            return
+        self._handle_telemetry(batch, topic, route, entry, payload, received_us)
+
+    def _handle_telemetry(
+        self,
+        batch: Batch,
+        topic: str,
+        route: Route,
+        entry: DeviceEntry,
+        payload: bytes,
+        received_us: int,
+    ) -> None:
+        compiled = entry.compiled
+        if compiled is None:
+            self._reject(
+                batch, topic, entry.id, "unknown_profile",
+                f"device {entry.id!r} uses profile {entry.profile_name!r}, which this "
+                "gateway does not have", payload, received_us,
+            )  # fmt: skip
+            return
+        try:
+            decoded = decode(route.fmt or entry.default_format, payload, entry.profile)
+        except DecodeError as exc:
+            self._reject(batch, topic, entry.id, "malformed", str(exc), payload, received_us)
+            return
+        claimed = decoded.device_id
+        if claimed is not None and claimed != entry.id and claimed.lower() != entry.dev_eui:
+            self._reject(
+                batch, topic, entry.id, "id_mismatch",
+                f"payload claims device {claimed[:64]!r} but was published for {entry.id!r}",
+                payload, received_us,
+            )  # fmt: skip
+            return
+        self._status.seen(entry, received_us / 1e6)
+        seq = decoded.seq
+        if seq is not None:
+            last = self._seq.get(entry.device_key)
+            if last is not None and seq > last + 1:
+                self._metrics.sequence_gaps.inc(seq - last - 1)
+            if last is None or seq > last:
+                self._seq[entry.device_key] = seq
+
+        problems: list[tuple[str, str]] | None = None
+        if decoded.errors:
+            problems = [("malformed", f"{m}: {r}" if m else r) for m, r in decoded.errors]
+        msg_us = received_us if decoded.time is None else int(decoded.time * 1e6)
+        lo = received_us - self._past_us
+        hi = received_us + self._future_us
+        key = entry.device_key
+        metric_ids = self._metric_ids
+        check = compiled.check
+        add = batch.add_reading
+        stored = 0
+        for metric, t, value in decoded.readings:
+            t_us = msg_us if t is None else int(t * 1e6)
+            if t_us > hi:
+                reason = ("future_timestamp", f"{metric}: timestamp is in the future beyond "
+                          f"the allowed skew of {self._limits.max_future_skew_s:g} s")  # fmt: skip
+            elif t_us < lo:
+                reason = ("stale_timestamp", f"{metric}: timestamp is older than the allowed "
+                          f"{self._limits.max_past_age_s:g} s")  # fmt: skip
+            else:
+                result = check(metric, value)
+                if type(result) is not Rejection:
+                    v, state = result  # type: ignore[misc]
+                    add(t_us, key, metric_ids[metric], v, received_us, state)
+                    stored += 1
+                    continue
+                reason = (result.code, f"{metric}: {result.reason}")
+            if problems is None:
+                problems = []
+            problems.append(reason)
+        if stored:
+            batch.publish_us.append(msg_us)
+        if problems:
+            self._reject_many(batch, topic, entry.id, problems, payload, received_us)
+        elif not stored:
+            self._reject(
+                batch, topic, entry.id, "empty", "message carries no readings", payload,
+                received_us,
+            )  # fmt: skip
+
+    def _handle_status(
+        self, batch: Batch, topic: str, entry: DeviceEntry, payload: bytes, received_us: int
+    ) -> None:
+        status = parse_status_payload(payload)
+        if status is None:
+            self._reject(
+                batch, topic, entry.id, "bad_status",
+                "status payload must be 'online' or 'offline'", payload, received_us,
+            )  # fmt: skip
+            return
+        self._status.reported(entry, status, received_us / 1e6)
+
+    # -- rejections ---------------------------------------------------------------------
+    def _count(self, code: str) -> None:
+        child = self._rejected.get(code)
+        if child is None:
+            child = self._rejected[code] = self._metrics.rejected.labels(code)
+        child.inc()
+
+    def _reject(
+        self,
+        batch: Batch,
+        topic: str,
+        device_id: str | None,
+        code: str,
+        reason: str,
+        payload: bytes,
+        received_us: int,
+    ) -> None:
+        self._count(code)
+        batch.quarantine.append(QuarantineRow(received_us, topic, device_id, code, reason, payload))
+
+    def _reject_many(
+        self,
+        batch: Batch,
+        topic: str,
+        device_id: str,
+        problems: list[tuple[str, str]],
+        payload: bytes,
+        received_us: int,
+    ) -> None:
+        for code, _ in problems:
+            self._count(code)
+        reason = "; ".join(r for _, r in problems[:20])
+        if len(problems) > 20:
+            reason += f"; and {len(problems) - 20} more"
+        batch.quarantine.append(
+            QuarantineRow(received_us, topic, device_id, problems[0][0], reason, payload)
+        )

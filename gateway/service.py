@@ -1,0 +1,190 @@
+"""The gateway process: one task group owns the MQTT session, the batch flusher, the
+device registry follower, the status sweeper and (if enabled) the provisioner.
+
+Shutdown runs in order: stop reading from the broker, flush and commit what was taken,
+acknowledge it, disconnect (the persistent session keeps anything not acknowledged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+
+import asyncpg
+from prometheus_client import CollectorRegistry
+
+from device_profiles import ProfileRegistry
+from ingest.db import open_pool
+from ingest.devices import ensure_metrics
+from ingest.metrics import WriterMetrics
+from ingest.writer import STAGING_DDL, BatchWriter
+
+from .metrics import GatewayMetrics
+from .mqtt import ConnectOptions
+from .pipeline import Limits, Pipeline, ProvisionRequest
+from .provision import Provisioner
+from .registry import DeviceRegistry
+from .session import MqttSession
+from .status import StatusTracker
+from .topics import TopicScheme
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Gateway", "GatewayConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    """Everything the gateway needs, built from the root settings by the entry point."""
+
+    database_url: str
+    mqtt: ConnectOptions
+    scheme: TopicScheme
+    limits: Limits
+    shared_group: str | None = None
+    batch_max_messages: int = 4000
+    batch_max_delay_s: float = 0.05
+    auto_provision_profile: str | None = None
+    backfill_horizon_s: float = 3600.0
+    shutdown_timeout_s: float = 20.0
+
+
+class Gateway:
+    """Runs until cancelled or until :meth:`stop` is called."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        profiles: ProfileRegistry,
+        metrics_registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.config = config
+        self.profiles = profiles
+        self.prometheus = metrics_registry or CollectorRegistry()
+        self.metrics = GatewayMetrics(self.prometheus)
+        self.writer_metrics = WriterMetrics(self.prometheus)
+        self.registry = DeviceRegistry(profiles)
+        self.status = StatusTracker(self.registry, self.metrics)
+        self.ready = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._flush_now = asyncio.Event()
+        self.session: MqttSession | None = None
+        self.pipeline: Pipeline | None = None
+
+    def stop(self) -> None:
+        """Ask for a graceful shutdown."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Run every part of the gateway until stopped."""
+        cfg = self.config
+        if cfg.auto_provision_profile and cfg.auto_provision_profile not in self.profiles:
+            raise ValueError(f"auto-provision profile {cfg.auto_provision_profile!r} is unknown")
+        async with open_pool(
+            cfg.database_url, min_size=1, max_size=3, init=_init_connection
+        ) as pool:
+            async with pool.acquire() as conn:
+                metric_names = {m for p in self.profiles for m in p.metrics}
+                metric_ids = await ensure_metrics(conn, metric_names)
+            provisioner = (
+                Provisioner(cfg.auto_provision_profile, self.registry)
+                if cfg.auto_provision_profile
+                else None
+            )
+            session_box: list[MqttSession] = []
+
+            def on_commit(tokens: list[int]) -> None:
+                session_box[0].ack(tokens)
+
+            pipeline = Pipeline(
+                cfg.scheme,
+                self.registry,
+                metric_ids,
+                cfg.limits,
+                self.metrics,
+                self.status,
+                on_commit=on_commit,
+                provision=provisioner.request if provisioner else None,
+            )
+            self.pipeline = pipeline
+            handle = pipeline.handle
+            full = cfg.batch_max_messages
+            flush_now = self._flush_now
+
+            def on_message(topic: str, payload: bytes, token: int | None, received: int) -> None:
+                handle(topic, payload, token, received)
+                if pipeline.batch.messages >= full:
+                    flush_now.set()
+
+            session = MqttSession(
+                cfg.mqtt, cfg.scheme.subscriptions(cfg.shared_group), on_message, self.metrics
+            )
+            session_box.append(session)
+            self.session = session
+            writer = BatchWriter(
+                pool, self.writer_metrics, backfill_horizon_s=cfg.backfill_horizon_s
+            )
+
+            async with asyncio.TaskGroup() as tg:
+                tasks = [
+                    tg.create_task(self.registry.follow(cfg.database_url), name="device-registry"),
+                    tg.create_task(self.status.run(pool), name="device-status"),
+                ]
+                await self.registry.changed.wait()  # loaded once before taking messages
+                flusher = tg.create_task(self._flusher(pipeline, writer), name="batch-flusher")
+                tasks.append(tg.create_task(session.run(), name="mqtt-session"))
+                if provisioner is not None:
+
+                    def replay(req: ProvisionRequest) -> None:
+                        on_message(*req)
+
+                    tasks.append(
+                        tg.create_task(provisioner.run(pool, replay), name="auto-provisioner")
+                    )
+                await session.connected.wait()
+                self.ready.set()
+                await self._stop.wait()
+                log.info("gateway: shutting down")
+                session.pause()
+                flusher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await flusher
+                try:
+                    async with asyncio.timeout(cfg.shutdown_timeout_s):
+                        await self._flush(pipeline, writer)
+                except TimeoutError:
+                    log.error("gateway: final flush timed out; the broker will redeliver")
+                await session.disconnect()
+                for task in tasks:
+                    task.cancel()
+        log.info("gateway: stopped")
+
+    async def _flusher(self, pipeline: Pipeline, writer: BatchWriter) -> None:
+        delay = self.config.batch_max_delay_s
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._flush_now.wait()
+            self._flush_now.clear()
+            await self._flush(pipeline, writer)
+
+    async def _flush(self, pipeline: Pipeline, writer: BatchWriter) -> None:
+        if pipeline.batch.is_empty():
+            if pipeline.batch.messages:
+                pipeline.take()
+            return
+        batch = pipeline.take()
+        await writer.write(batch)
+        if batch.publish_us:
+            now_us = time.time_ns() // 1000
+            lag = self.metrics.lag
+            for t in batch.publish_us[:: max(1, len(batch.publish_us) // 100)]:
+                lag.observe(max(0.0, (now_us - t) / 1e6))
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.execute("SET client_min_messages = warning")
+    await conn.execute(STAGING_DDL)

@@ -1,0 +1,1 @@
+"""The database side of citygate: pool, migrations, batch writer, registry, maintenance."""

@@ -1,0 +1,225 @@
+"""Retention and rollups that work on whichever TimescaleDB edition is installed.
+
+The Apache-licensed edition (Debian's build) has hypertables, ``time_bucket`` and
+``drop_chunks`` but no continuous aggregates and no policy jobs: there, this module keeps
+1-minute and 1-hour rollups itself and drops old chunks on the service's own schedule.
+On the community ("timescale") edition it creates continuous aggregates and retention
+policies instead, and TimescaleDB's job scheduler does the work.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from .db import Conn
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Edition", "Maintenance", "RetentionPolicy", "detect_edition"]
+
+
+@dataclass(frozen=True, slots=True)
+class Edition:
+    """What the installed TimescaleDB can do."""
+
+    version: str
+    license: str
+
+    @property
+    def has_continuous_aggregates(self) -> bool:
+        """Continuous aggregates and policy jobs need the community ("timescale") license."""
+        return self.license == "timescale"
+
+
+async def detect_edition(conn: Conn) -> Edition:
+    """Read the extension version and ``timescaledb.license`` from the server."""
+    row = await conn.fetchrow(
+        "SELECT extversion, current_setting('timescaledb.license', true) AS license "
+        "FROM pg_extension WHERE extname = 'timescaledb'"
+    )
+    if row is None:
+        raise RuntimeError("the timescaledb extension is not installed in this database")
+    return Edition(version=str(row["extversion"]), license=str(row["license"] or "apache"))
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionPolicy:
+    """How long each table keeps its data."""
+
+    readings: timedelta
+    rollup_1m: timedelta
+    rollup_1h: timedelta
+    quarantine: timedelta
+
+    def tables(self) -> dict[str, timedelta]:
+        """Hypertable name -> retention."""
+        return {
+            "readings": self.readings,
+            "readings_1m": self.rollup_1m,
+            "readings_1h": self.rollup_1h,
+            "quarantine": self.quarantine,
+        }
+
+
+_ROLLUP_1M = """
+INSERT INTO readings_1m AS r (bucket, device_key, metric_id, count, sum, min, max, last, last_time)
+SELECT time_bucket('1 minute', time) AS b, device_key, metric_id,
+       count(*), sum(value), min(value), max(value), last(value, time), max(time)
+FROM readings
+WHERE time >= $1 AND time < $2
+GROUP BY b, device_key, metric_id
+ON CONFLICT (device_key, metric_id, bucket) DO UPDATE
+SET count = excluded.count, sum = excluded.sum, min = excluded.min, max = excluded.max,
+    last = excluded.last, last_time = excluded.last_time
+"""
+
+_ROLLUP_1H = """
+INSERT INTO readings_1h AS r (bucket, device_key, metric_id, count, sum, min, max, last, last_time)
+SELECT time_bucket('1 hour', bucket) AS b, device_key, metric_id,
+       sum(count), sum(sum), min(min), max(max), last(last, last_time), max(last_time)
+FROM readings_1m
+WHERE bucket >= $1 AND bucket < $2
+GROUP BY b, device_key, metric_id
+ON CONFLICT (device_key, metric_id, bucket) DO UPDATE
+SET count = excluded.count, sum = excluded.sum, min = excluded.min, max = excluded.max,
+    last = excluded.last, last_time = excluded.last_time
+"""
+
+_CAGG_1M = """
+CREATE MATERIALIZED VIEW IF NOT EXISTS readings_1m_cagg WITH (timescaledb.continuous) AS
+SELECT time_bucket('1 minute', time) AS bucket, device_key, metric_id,
+       count(*)::integer AS count, sum(value) AS sum, min(value) AS min, max(value) AS max,
+       last(value, time) AS last, max(time) AS last_time
+FROM readings GROUP BY bucket, device_key, metric_id WITH NO DATA
+"""
+
+_CAGG_1H = """
+CREATE MATERIALIZED VIEW IF NOT EXISTS readings_1h_cagg WITH (timescaledb.continuous) AS
+SELECT time_bucket('1 hour', bucket) AS bucket, device_key, metric_id,
+       sum(count)::integer AS count, sum(sum) AS sum, min(min) AS min, max(max) AS max,
+       last(last, last_time) AS last, max(last_time) AS last_time
+FROM readings_1m_cagg GROUP BY 1, device_key, metric_id WITH NO DATA
+"""
+
+
+def _floor(ts: datetime, step: timedelta) -> datetime:
+    epoch = datetime(1970, 1, 1, tzinfo=ts.tzinfo)
+    return ts - (ts - epoch) % step
+
+
+class Maintenance:
+    """Rollups and retention. ``run_once`` is what the service's scheduled job calls."""
+
+    def __init__(self, pool: asyncpg.Pool, retention: RetentionPolicy, lookback: timedelta) -> None:
+        self._pool = pool
+        self._retention = retention
+        self._lookback = lookback
+        self._edition: Edition | None = None
+
+    async def edition(self) -> Edition:
+        """The server's TimescaleDB edition (read once)."""
+        if self._edition is None:
+            async with self._pool.acquire() as conn:
+                self._edition = await detect_edition(conn)
+        return self._edition
+
+    async def rollup_source(self, resolution: str) -> str:
+        """Name of the relation holding rollups at ``'1m'`` or ``'1h'``."""
+        if resolution not in ("1m", "1h"):
+            raise ValueError(f"unknown rollup resolution {resolution!r}")
+        suffix = "_cagg" if (await self.edition()).has_continuous_aggregates else ""
+        return f"readings_{resolution}{suffix}"
+
+    async def setup(self) -> None:
+        """On the community edition, create continuous aggregates and policies (idempotent)."""
+        edition = await self.edition()
+        log.info("TimescaleDB %s (%s edition)", edition.version, edition.license)
+        if not edition.has_continuous_aggregates:
+            return
+        async with self._pool.acquire() as conn:
+            await conn.execute(_CAGG_1M)
+            await conn.execute(_CAGG_1H)
+            for view, offset, every in (
+                ("readings_1m_cagg", "2 hours", "1 minute"),
+                ("readings_1h_cagg", "3 days", "1 hour"),
+            ):
+                await conn.execute(
+                    "SELECT add_continuous_aggregate_policy($1::regclass, "
+                    "start_offset => $2::interval, end_offset => NULL, "
+                    "schedule_interval => $3::interval, if_not_exists => true)",
+                    view,
+                    offset,
+                    every,
+                )
+            for table, keep in self._retention.tables().items():
+                relation = {"readings_1m": "readings_1m_cagg", "readings_1h": "readings_1h_cagg"}
+                await conn.execute(
+                    "SELECT add_retention_policy($1::regclass, drop_after => $2::interval, "
+                    "if_not_exists => true)",
+                    relation.get(table, table),
+                    keep,
+                )
+
+    async def run_once(self, now: datetime | None = None) -> dict[str, int]:
+        """One pass: refresh rollups and drop expired chunks (own job on Apache edition)."""
+        edition = await self.edition()
+        if edition.has_continuous_aggregates:
+            return {}
+        async with self._pool.acquire() as conn:
+            if now is None:
+                now = await conn.fetchval("SELECT now()")
+            assert now is not None
+            stats = await self.refresh_rollups(conn, now)
+            stats["chunks_dropped"] = await self.drop_expired(conn, now)
+        return stats
+
+    async def refresh_rollups(self, conn: Conn, now: datetime) -> dict[str, int]:
+        """Recompute rollup buckets from the last watermark (minus lookback) up to ``now``.
+
+        Readings that arrive later than the lookback (device backfill) lower the
+        ``dirty_from`` mark of ``rollup_state`` in the writer's transaction, so their
+        buckets are recomputed too.
+        """
+        async with conn.transaction():
+            row = await conn.fetchrow(
+                "SELECT done_until, dirty_from FROM rollup_state WHERE name = 'readings' FOR UPDATE"
+            )
+            if row is None:
+                first = await conn.fetchval("SELECT min(time) FROM readings")
+                start = first if first is not None else now - self._lookback
+            else:
+                start = row["done_until"] - self._lookback
+                if row["dirty_from"] is not None and row["dirty_from"] < start:
+                    start = row["dirty_from"]
+            lo_1m = _floor(start, timedelta(minutes=1))
+            lo_1h = _floor(start, timedelta(hours=1))
+            status_1m = await conn.execute(_ROLLUP_1M, lo_1m, now)
+            status_1h = await conn.execute(_ROLLUP_1H, lo_1h, now)
+            await conn.execute(
+                "INSERT INTO rollup_state (name, done_until) VALUES ('readings', $1) "
+                "ON CONFLICT (name) DO UPDATE SET done_until = excluded.done_until, "
+                "dirty_from = NULL",
+                now,
+            )
+        return {
+            "buckets_1m": int(status_1m.split()[-1]),
+            "buckets_1h": int(status_1h.split()[-1]),
+        }
+
+    async def drop_expired(self, conn: Conn, now: datetime) -> int:
+        """Drop chunks older than each table's retention; returns how many were dropped."""
+        dropped = 0
+        for table, keep in self._retention.tables().items():
+            rows = await conn.fetch(
+                "SELECT drop_chunks($1::regclass, older_than => $2::timestamptz)",
+                table,
+                now - keep,
+            )
+            if rows:
+                log.info("retention: dropped %d chunks of %s", len(rows), table)
+            dropped += len(rows)
+        return dropped
