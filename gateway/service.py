@@ -50,6 +50,7 @@ class GatewayConfig:
     auto_provision_profile: str | None = None
     backfill_horizon_s: float = 3600.0
     shutdown_timeout_s: float = 20.0
+    status_interval_s: float = 5.0
 
 
 class Gateway:
@@ -131,7 +132,9 @@ class Gateway:
             async with asyncio.TaskGroup() as tg:
                 tasks = [
                     tg.create_task(self.registry.follow(cfg.database_url), name="device-registry"),
-                    tg.create_task(self.status.run(pool), name="device-status"),
+                    tg.create_task(
+                        self.status.run(pool, cfg.status_interval_s), name="device-status"
+                    ),
                 ]
                 await self.registry.changed.wait()  # loaded once before taking messages
                 flusher = tg.create_task(self._flusher(pipeline, writer), name="batch-flusher")

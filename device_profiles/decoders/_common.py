@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from datetime import datetime
 
@@ -30,11 +31,25 @@ def type_name(value: object) -> str:
     )
 
 
+_NON_FINITE = re.compile(rb"\b(?:NaN|-?Infinity)\b")
+
+
 def load_json(payload: bytes | bytearray | memoryview | str) -> object:
-    """Parse JSON with orjson; any failure becomes DecodeError."""
+    """Parse JSON with orjson; any failure becomes DecodeError.
+
+    Devices that write ``NaN`` or ``Infinity`` (not JSON, but what many firmwares emit)
+    get their message parsed by the standard library instead, so that only those values
+    are refused, with their own reason, and the rest of the message is kept.
+    """
     try:
         return orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
+        raw = payload.encode() if isinstance(payload, str) else bytes(payload)
+        if _NON_FINITE.search(raw):
+            try:
+                return json.loads(raw)
+            except (ValueError, RecursionError):
+                pass
         raise DecodeError(f"invalid JSON: {exc}") from None
     except TypeError:
         raise DecodeError(f"payload must be bytes or str, got {type(payload).__name__}") from None

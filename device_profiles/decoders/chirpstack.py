@@ -1,9 +1,11 @@
 """ChirpStack v4 ``up`` integration event (JSON encoding).
 
-Device id: ``deviceInfo.deviceName`` when set, else ``deviceInfo.devEui``. The name is what
-operators choose and what citygate's device registry is keyed on; the DevEUI is the fallback
-so that unnamed devices are still attributable. Time: ``time``. Seq: ``fCnt`` (omitted by the
-protobuf JSON mapping when zero, so absent means None). Values: ``object`` (the codec output of
+Device id: ``deviceInfo.devEui`` (lower case), else ``deviceInfo.deviceName``. The DevEUI is
+what identifies a LoRaWAN device and what the ChirpStack topic carries; ``deviceName`` is a
+free-form label ("Test device" in ChirpStack's own example), so it is only a fallback. The
+gateway matches the DevEUI against the registered device's ``attributes.dev_eui``.
+Time: ``time``. Seq: ``fCnt`` (omitted by the protobuf JSON mapping when zero, so absent
+means None). Values: ``object`` (the codec output of
 the ChirpStack device profile) if present, else base64 ``data`` decoded with the profile's codec.
 """
 
@@ -31,7 +33,8 @@ def decode_chirpstack(payload: bytes, profile: Profile | None = None) -> Decoded
     info = obj.get("deviceInfo", {})
     if not isinstance(info, dict):
         raise DecodeError(f"deviceInfo must be an object, got {type_name(info)}")
-    device_id = opt_str(info, "deviceName", "deviceInfo.") or opt_str(info, "devEui", "deviceInfo.")
+    dev_eui = opt_str(info, "devEui", "deviceInfo.")
+    device_id = dev_eui.lower() if dev_eui else opt_str(info, "deviceName", "deviceInfo.")
     time = None if obj.get("time") is None else parse_time(obj["time"], "time")
     seq = opt_seq(obj, "fCnt")
 

@@ -337,17 +337,17 @@ def test_chirpstack_reference_example_is_too_short_for_parking_layout() -> None:
 def test_chirpstack_data_with_layout_codec() -> None:
     body = chirpstack_up(data=base64.b64encode(b"\x01\x4b").decode(), fCnt=17)
     result = decode("chirpstack", orjson.dumps(body), PARKING)
-    assert result.device_id == "Test device"
+    assert result.device_id == "0101010101010101"
     assert result.time == pytest.approx(epoch("2022-07-18T09:34:15.775023"), abs=1e-6)
     assert result.seq == 17
     assert result.readings == (("status", None, "occupied"), ("batteryLevel", None, 75.0))
 
 
-def test_chirpstack_object_and_dev_eui_fallback() -> None:
+def test_chirpstack_object_and_device_name_fallback() -> None:
     body = chirpstack_up(object={"fillingLevel": 40.5, "status": "ok"})
-    del body["deviceInfo"]["deviceName"]  # type: ignore[attr-defined]
+    del body["deviceInfo"]["devEui"]  # type: ignore[attr-defined]
     result = decode("chirpstack", orjson.dumps(body), None)
-    assert result.device_id == "0101010101010101"
+    assert result.device_id == "Test device"
     assert result.readings == (("fillingLevel", None, 40.5), ("status", None, "ok"))
     assert result.seq is None
 
