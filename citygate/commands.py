@@ -61,11 +61,8 @@ async def db_status(settings: Settings, args: argparse.Namespace) -> int:
     print(f"database: {describe_url(settings.database_url)}")
     print(f"schema: {version:04d} (latest {latest:04d})")
     if edition:
-        caggs = "yes" if edition.has_continuous_aggregates else "no: citygate keeps rollups"
-        print(
-            f"timescaledb: {edition.version}, {edition.license} edition, "
-            f"continuous aggregates {caggs}"
-        )
+        jobs = "TimescaleDB policies" if edition.has_policies else "citygate's own job"
+        print(f"timescaledb: {edition.version}, {edition.license} edition; retention by {jobs}")
     return 0 if version == latest else 1
 
 

@@ -52,13 +52,13 @@ class Settings(BaseSettings):
     mqtt_username: str | None = None
     mqtt_password: str | None = None
     mqtt_session_expiry_s: PositiveInt = 7 * 24 * 3600
-    mqtt_max_inflight: Annotated[int, Field(ge=1, le=65535)] = 10_000
+    mqtt_max_inflight: Annotated[int, Field(ge=1, le=65535)] = 30_000
     mqtt_shared_group: str | None = None
     topic_prefix: str = "devices"
     ttn_topic_prefix: str = "v3"
     chirpstack_topic_prefix: str = "application"
 
-    batch_max_messages: PositiveInt = 4000
+    batch_max_messages: PositiveInt = 8000
     batch_max_delay_ms: PositiveInt = 50
     max_payload_bytes: PositiveInt = 16 * 1024
     max_future_skew_s: PositiveFloat = 300.0

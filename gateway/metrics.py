@@ -33,7 +33,26 @@ class GatewayMetrics:
         self.lag = Histogram(
             "citygate_publish_to_commit_seconds",
             "Device time of a message to the commit of its batch",
-            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            buckets=(
+                0.005,
+                0.01,
+                0.025,
+                0.05,
+                0.075,
+                0.1,
+                0.15,
+                0.2,
+                0.3,
+                0.5,
+                0.75,
+                1,
+                1.5,
+                2.5,
+                5,
+                10,
+                30,
+                60,
+            ),
             registry=registry,
         )
         self.broker_reconnects = Counter(

@@ -45,7 +45,7 @@ class GatewayConfig:
     scheme: TopicScheme
     limits: Limits
     shared_group: str | None = None
-    batch_max_messages: int = 4000
+    batch_max_messages: int = 8000
     batch_max_delay_s: float = 0.05
     auto_provision_profile: str | None = None
     backfill_horizon_s: float = 3600.0
@@ -95,6 +95,7 @@ class Gateway:
                 if cfg.auto_provision_profile
                 else None
             )
+            provision_request = provisioner.request if provisioner else None
             session_box: list[MqttSession] = []
 
             def on_commit(tokens: list[int]) -> None:
@@ -108,17 +109,12 @@ class Gateway:
                 self.metrics,
                 self.status,
                 on_commit=on_commit,
-                provision=provisioner.request if provisioner else None,
+                provision=provision_request,
+                on_full=self._flush_now.set,
+                full_at=cfg.batch_max_messages,
             )
             self.pipeline = pipeline
-            handle = pipeline.handle
-            full = cfg.batch_max_messages
-            flush_now = self._flush_now
-
-            def on_message(topic: str, payload: bytes, token: int | None, received: int) -> None:
-                handle(topic, payload, token, received)
-                if pipeline.batch.messages >= full:
-                    flush_now.set()
+            on_message = pipeline.handle
 
             session = MqttSession(
                 cfg.mqtt, cfg.scheme.subscriptions(cfg.shared_group), on_message, self.metrics

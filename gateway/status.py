@@ -60,11 +60,10 @@ class StatusTracker:
         self.status: dict[int, str] = {}
         self._pending: dict[int, tuple[str, float]] = {}
 
-    def seen(self, entry: DeviceEntry, now: float) -> None:
-        """A message from the device: it is online (hot path: two dict operations)."""
-        key = entry.device_key
+    def seen(self, key: int, now: float) -> None:
+        """A message from device ``key``: it is online (hot path: two dict operations)."""
         self.last_seen[key] = now
-        if self.status.get(key) != ONLINE:
+        if self.status.get(key) is not ONLINE:
             self._set(key, ONLINE, now)
 
     def reported(self, entry: DeviceEntry, status: str, now: float) -> None:

@@ -1,10 +1,13 @@
 """Retention and rollups that work on whichever TimescaleDB edition is installed.
 
 The Apache-licensed edition (Debian's build) has hypertables, ``time_bucket`` and
-``drop_chunks`` but no continuous aggregates and no policy jobs: there, this module keeps
-1-minute and 1-hour rollups itself and drops old chunks on the service's own schedule.
-On the community ("timescale") edition it creates continuous aggregates and retention
-policies instead, and TimescaleDB's job scheduler does the work.
+``drop_chunks`` but no continuous aggregates and no policy jobs: there, the service's own
+scheduled job drops old chunks. On the community ("timescale") edition, retention is
+left to TimescaleDB's own retention policies instead.
+
+Rollups (1 minute, 1 hour) are kept by this module on both editions: a reading row holds
+a message's readings as arrays, and continuous aggregates cannot unnest arrays (they
+allow no set-returning functions), so they could not aggregate per metric.
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ class Edition:
     license: str
 
     @property
-    def has_continuous_aggregates(self) -> bool:
-        """Continuous aggregates and policy jobs need the community ("timescale") license."""
+    def has_policies(self) -> bool:
+        """Policy jobs (retention, compression) need the community ("timescale") license."""
         return self.license == "timescale"
 
 
@@ -69,7 +72,7 @@ _ROLLUP_1M = """
 INSERT INTO readings_1m AS r (bucket, device_key, metric_id, count, sum, min, max, last, last_time)
 SELECT time_bucket('1 minute', time) AS b, device_key, metric_id,
        count(*), sum(value), min(value), max(value), last(value, time), max(time)
-FROM readings
+FROM reading_values
 WHERE time >= $1 AND time < $2
 GROUP BY b, device_key, metric_id
 ON CONFLICT (device_key, metric_id, bucket) DO UPDATE
@@ -87,22 +90,6 @@ GROUP BY b, device_key, metric_id
 ON CONFLICT (device_key, metric_id, bucket) DO UPDATE
 SET count = excluded.count, sum = excluded.sum, min = excluded.min, max = excluded.max,
     last = excluded.last, last_time = excluded.last_time
-"""
-
-_CAGG_1M = """
-CREATE MATERIALIZED VIEW IF NOT EXISTS readings_1m_cagg WITH (timescaledb.continuous) AS
-SELECT time_bucket('1 minute', time) AS bucket, device_key, metric_id,
-       count(*)::integer AS count, sum(value) AS sum, min(value) AS min, max(value) AS max,
-       last(value, time) AS last, max(time) AS last_time
-FROM readings GROUP BY bucket, device_key, metric_id WITH NO DATA
-"""
-
-_CAGG_1H = """
-CREATE MATERIALIZED VIEW IF NOT EXISTS readings_1h_cagg WITH (timescaledb.continuous) AS
-SELECT time_bucket('1 hour', bucket) AS bucket, device_key, metric_id,
-       sum(count)::integer AS count, sum(sum) AS sum, min(min) AS min, max(max) AS max,
-       last(last, last_time) AS last, max(last_time) AS last_time
-FROM readings_1m_cagg GROUP BY 1, device_key, metric_id WITH NO DATA
 """
 
 
@@ -127,54 +114,31 @@ class Maintenance:
                 self._edition = await detect_edition(conn)
         return self._edition
 
-    async def rollup_source(self, resolution: str) -> str:
-        """Name of the relation holding rollups at ``'1m'`` or ``'1h'``."""
-        if resolution not in ("1m", "1h"):
-            raise ValueError(f"unknown rollup resolution {resolution!r}")
-        suffix = "_cagg" if (await self.edition()).has_continuous_aggregates else ""
-        return f"readings_{resolution}{suffix}"
-
     async def setup(self) -> None:
-        """On the community edition, create continuous aggregates and policies (idempotent)."""
+        """On the community edition, hand retention to TimescaleDB's policies (idempotent)."""
         edition = await self.edition()
         log.info("TimescaleDB %s (%s edition)", edition.version, edition.license)
-        if not edition.has_continuous_aggregates:
+        if not edition.has_policies:
             return
         async with self._pool.acquire() as conn:
-            await conn.execute(_CAGG_1M)
-            await conn.execute(_CAGG_1H)
-            for view, offset, every in (
-                ("readings_1m_cagg", "2 hours", "1 minute"),
-                ("readings_1h_cagg", "3 days", "1 hour"),
-            ):
-                await conn.execute(
-                    "SELECT add_continuous_aggregate_policy($1::regclass, "
-                    "start_offset => $2::interval, end_offset => NULL, "
-                    "schedule_interval => $3::interval, if_not_exists => true)",
-                    view,
-                    offset,
-                    every,
-                )
             for table, keep in self._retention.tables().items():
-                relation = {"readings_1m": "readings_1m_cagg", "readings_1h": "readings_1h_cagg"}
                 await conn.execute(
                     "SELECT add_retention_policy($1::regclass, drop_after => $2::interval, "
                     "if_not_exists => true)",
-                    relation.get(table, table),
+                    table,
                     keep,
                 )
 
     async def run_once(self, now: datetime | None = None) -> dict[str, int]:
-        """One pass: refresh rollups and drop expired chunks (own job on Apache edition)."""
+        """One pass: refresh rollups; drop expired chunks unless TimescaleDB's policies do."""
         edition = await self.edition()
-        if edition.has_continuous_aggregates:
-            return {}
         async with self._pool.acquire() as conn:
             if now is None:
                 now = await conn.fetchval("SELECT now()")
             assert now is not None
             stats = await self.refresh_rollups(conn, now)
-            stats["chunks_dropped"] = await self.drop_expired(conn, now)
+            if not edition.has_policies:
+                stats["chunks_dropped"] = await self.drop_expired(conn, now)
         return stats
 
     async def refresh_rollups(self, conn: Conn, now: datetime) -> dict[str, int]:

@@ -1,6 +1,13 @@
-"""The batch writer: binary COPY into a staging table, then one statement that inserts
-new readings (deduplicated on the natural key), updates latest values and devices' last
-seen. Quarantine rows go in the same transaction. Acknowledgements run after commit.
+"""The batch writer: one transaction per batch.
+
+1. Binary COPY of the batch's rows straight into ``readings`` inside a savepoint: the fast
+   path. If a row is already stored (a redelivered message), the savepoint is rolled
+   back, the rows go to a per-connection temporary staging table and are merged from
+   there, adding only the (device, metric, time) readings not stored yet.
+2. Latest values: the newest reading per (device, metric) of the batch, one row per
+   device, COPY'd to a temporary table and merged into ``latest``.
+3. Quarantine rows.
+Acknowledgements run only after the commit.
 """
 
 from __future__ import annotations
@@ -15,7 +22,8 @@ from datetime import UTC, datetime
 import asyncpg
 
 from .batch import Batch
-from .copy_binary import encode_readings
+from .copy_binary import encode_latest, encode_rows
+from .latest import LATEST_DDL, MERGE_LATEST, newest_per_device
 from .metrics import WriterMetrics
 
 log = logging.getLogger(__name__)
@@ -24,32 +32,57 @@ __all__ = ["STAGING_DDL", "BatchWriter", "WriteResult", "is_transient"]
 
 STAGING_DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS citygate_staging "
-    "(LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    "(LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS; " + LATEST_DDL
 )
 
-_MERGE = """
-WITH ins AS (
-    INSERT INTO readings SELECT * FROM pg_temp.citygate_staging
-    ON CONFLICT DO NOTHING
-    RETURNING 1
-), lat AS (
-    INSERT INTO latest AS l (device_key, metric_id, time, value, state, received_at)
-    SELECT DISTINCT ON (device_key, metric_id)
-           device_key, metric_id, time, value, state, received_at
-    FROM pg_temp.citygate_staging
-    ORDER BY device_key, metric_id, time DESC
-    ON CONFLICT (device_key, metric_id) DO UPDATE
-    SET time = excluded.time, value = excluded.value, state = excluded.state,
-        received_at = excluded.received_at
-    WHERE l.time < excluded.time
-), seen AS (
-    UPDATE devices d SET last_seen = s.seen
-    FROM (SELECT device_key, max(received_at) AS seen
-          FROM pg_temp.citygate_staging GROUP BY device_key) s
-    WHERE d.device_key = s.device_key AND (d.last_seen IS NULL OR d.last_seen < s.seen)
-)
-SELECT count(*) FROM ins
+_FLAT = """
+    SELECT s.device_key, s.time, u.m, u.v, u.st, s.received_at
+    FROM pg_temp.citygate_staging s
+    CROSS JOIN LATERAL unnest(
+        s.metric_ids, s.vals,
+        coalesce(s.states, array_fill(NULL::text, ARRAY[cardinality(s.metric_ids)]))
+    ) AS u(m, v, st)
 """
+
+_NULL_STATES = "array_fill(NULL::text, ARRAY[cardinality({0}.metric_ids)])"
+
+# The slow path, for batches holding readings that are already stored. Returns how many
+# readings were new. Every sub-statement sees the table as it was before the INSERT.
+_MERGE = f"""
+WITH flat AS (
+    SELECT DISTINCT ON (device_key, time, m) * FROM ({_FLAT}) f
+    ORDER BY device_key, time, m, received_at
+), known AS (
+    SELECT count(*) AS n FROM flat f
+    JOIN readings r ON r.device_key = f.device_key AND r.time = f.time
+    WHERE f.m = ANY (r.metric_ids)
+), merged AS (
+    SELECT time, device_key, array_agg(m ORDER BY m) AS metric_ids,
+           array_agg(v ORDER BY m) AS vals,
+           CASE WHEN bool_or(st IS NOT NULL) THEN array_agg(st ORDER BY m) END AS states,
+           min(received_at) AS received_at
+    FROM flat GROUP BY device_key, time
+), ins AS (
+    INSERT INTO readings AS r (time, device_key, metric_ids, vals, states, received_at)
+    SELECT time, device_key, metric_ids, vals, states, received_at FROM merged
+    ON CONFLICT (device_key, time) DO UPDATE SET
+        metric_ids = r.metric_ids || ARRAY(
+            SELECT x FROM unnest(excluded.metric_ids) AS x WHERE x <> ALL (r.metric_ids)),
+        vals = r.vals || ARRAY(
+            SELECT v FROM unnest(excluded.metric_ids, excluded.vals) AS e(x, v)
+            WHERE x <> ALL (r.metric_ids)),
+        states = CASE WHEN r.states IS NULL AND excluded.states IS NULL THEN NULL
+            ELSE coalesce(r.states, {_NULL_STATES.format("r")}) || ARRAY(
+                SELECT st FROM unnest(
+                    excluded.metric_ids,
+                    coalesce(excluded.states, {_NULL_STATES.format("excluded")})
+                ) AS e(x, st)
+                WHERE x <> ALL (r.metric_ids))
+            END
+    WHERE NOT (excluded.metric_ids <@ r.metric_ids)
+)
+SELECT (SELECT count(*) FROM flat) - (SELECT n FROM known)
+"""  # noqa: S608 - constant SQL fragments, no values
 
 _MARK_BACKFILL = """
 UPDATE rollup_state SET dirty_from = least(coalesce(dirty_from, $1), $1)
@@ -151,21 +184,29 @@ class BatchWriter:
         started = time.perf_counter()
         inserted = 0
         async with self._pool.acquire() as conn, conn.transaction():
-            if batch.time_us:
-                data = encode_readings(
-                    batch.time_us,
-                    batch.device_key,
-                    batch.metric_id,
-                    batch.value,
-                    batch.received_us,
-                    batch.states,
-                )
+            if batch.rows:
+                data = encode_rows(batch.groups.values(), batch.state_rows)
+                try:
+                    async with conn.transaction():
+                        await conn.copy_to_table("readings", source=_Bytes(data), format="binary")
+                    inserted = batch.readings
+                except asyncpg.UniqueViolationError:
+                    # Some rows are stored already (redelivery): merge what is new.
+                    await conn.copy_to_table(
+                        "citygate_staging", schema_name="pg_temp", source=_Bytes(data),
+                        format="binary",
+                    )  # fmt: skip
+                    inserted = int(await conn.fetchval(_MERGE))
+                latest = encode_latest(newest_per_device(batch).values())
                 await conn.copy_to_table(
-                    "citygate_staging", schema_name="pg_temp", source=_Bytes(data), format="binary"
+                    "citygate_latest", schema_name="pg_temp", source=_Bytes(latest), format="binary"
                 )
-                inserted = int(await conn.fetchval(_MERGE))
-                oldest = min(batch.time_us)
-                if oldest < batch.received_us[0] - self._backfill_horizon_us:
+                await conn.execute(MERGE_LATEST)
+                oldest = batch.oldest_us()
+                if (
+                    oldest is not None
+                    and oldest < time.time_ns() // 1000 - self._backfill_horizon_us
+                ):
                     await conn.execute(_MARK_BACKFILL, _dt(oldest))
             if batch.quarantine:
                 await conn.copy_records_to_table(

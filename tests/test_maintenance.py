@@ -45,7 +45,7 @@ async def test_edition_is_detected(database_url: str) -> None:
     async with open_pool(database_url) as pool:
         edition = await Maintenance(pool, RETENTION, timedelta(hours=2)).edition()
     assert edition.license == "apache"
-    assert not edition.has_continuous_aggregates
+    assert not edition.has_policies
 
 
 async def test_retention_drops_old_chunks_and_keeps_new(database_url: str) -> None:
@@ -58,7 +58,7 @@ async def test_retention_drops_old_chunks_and_keeps_new(database_url: str) -> No
             dropped = await m.drop_expired(conn, NOW)
     check = await asyncpg.connect(database_url)
     try:
-        remaining = await check.fetchval("SELECT count(*) FROM readings")
+        remaining = await check.fetchval("SELECT count(*) FROM reading_values")
         oldest = await check.fetchval("SELECT min(time) FROM readings")
     finally:
         await check.close()
@@ -70,7 +70,7 @@ async def test_retention_drops_old_chunks_and_keeps_new(database_url: str) -> No
 _DIRECT_1M = """
 SELECT time_bucket('1 minute', time) AS bucket, device_key, metric_id, count(*) AS count,
        sum(value) AS sum, min(value) AS min, max(value) AS max, last(value, time) AS last
-FROM readings GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+FROM reading_values GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
 """
 _DIRECT_1H = _DIRECT_1M.replace("'1 minute'", "'1 hour'")
 _ROLLUP = (

@@ -51,7 +51,7 @@ class ConnectOptions:
     clean_start: bool = False
     keepalive: int = 30
     session_expiry: int = 7 * 24 * 3600
-    receive_maximum: int = 10_000
+    receive_maximum: int = 30_000
     username: str | None = None
     password: str | None = None
     connect_timeout: float = 10.0
@@ -196,8 +196,11 @@ class MqttConnection(asyncio.Protocol):
         try:
             while n - pos >= 2:
                 first = buf[pos]
-                if buf[pos + 1] < 0x80:  # remaining length fits in one byte
-                    length, start = buf[pos + 1], pos + 2
+                b1 = buf[pos + 1]
+                if b1 < 0x80:  # remaining length fits in one byte
+                    length, start = b1, pos + 2
+                elif n - pos >= 3 and buf[pos + 2] < 0x80:  # ... or in two
+                    length, start = (b1 & 0x7F) | (buf[pos + 2] << 7), pos + 3
                 else:
                     decoded = decode_varint(buf, pos + 1)
                     if decoded is None:

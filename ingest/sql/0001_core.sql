@@ -32,31 +32,56 @@ CREATE TABLE metrics (
     name      text NOT NULL UNIQUE
 );
 
--- One row per reading. (device, metric, time) is the natural key: a redelivered MQTT
--- message stores nothing twice. Categorical readings keep their state name in `state`
--- and its index in the profile's state list in `value`.
+-- One row per (device, time): the readings a message carried at that time, as parallel
+-- arrays (metric ids, values, and state names for categorical metrics, else NULL). A row
+-- per message rather than per reading is what lets COPY keep up with tens of thousands of
+-- messages a second (docs/performance.md). The natural key is (device, metric, time): a
+-- redelivered message stores nothing twice, and a second message with the same device
+-- time adds only the metrics the row does not have yet.
 CREATE TABLE readings (
     time        timestamptz NOT NULL,
     device_key  integer     NOT NULL,
-    metric_id   smallint    NOT NULL,
-    value       double precision NOT NULL,
-    state       text,
+    metric_ids  smallint[]  NOT NULL,
+    vals        double precision[] NOT NULL,
+    states      text[],
     received_at timestamptz NOT NULL,
-    PRIMARY KEY (device_key, metric_id, time)
+    PRIMARY KEY (device_key, time),
+    CHECK (cardinality(metric_ids) = cardinality(vals)),
+    CHECK (states IS NULL OR cardinality(states) = cardinality(metric_ids))
 );
 SELECT create_hypertable('readings', 'time', chunk_time_interval => interval '1 day');
 
--- Latest value per (device, metric), maintained by the batch writer in the same
--- transaction as the readings: "latest values" never scans the hypertable.
+-- One reading per (device, metric) as a view: what queries by metric use.
+CREATE VIEW reading_values AS
+SELECT r.time, r.device_key, u.metric_id, u.value, u.state, r.received_at
+FROM readings r
+CROSS JOIN LATERAL unnest(
+    r.metric_ids, r.vals, coalesce(r.states, array_fill(NULL::text, ARRAY[cardinality(r.metric_ids)]))
+) AS u(metric_id, value, state);
+
+-- Latest readings per device: one row per device holding, for every metric it has
+-- reported, the newest value, state and time (parallel arrays). `states` is NULL when no
+-- metric has a state; `times` is NULL when every metric's newest reading is at `time`.
+-- Maintained by the batch writer in the same transaction as the readings, one row per
+-- device per batch, so "latest values" never scans the hypertable.
 CREATE TABLE latest (
-    device_key  integer  NOT NULL REFERENCES devices (device_key) ON DELETE CASCADE,
-    metric_id   smallint NOT NULL,
-    time        timestamptz NOT NULL,
-    value       double precision NOT NULL,
-    state       text,
-    received_at timestamptz NOT NULL,
-    PRIMARY KEY (device_key, metric_id)
+    device_key  integer     PRIMARY KEY REFERENCES devices (device_key) ON DELETE CASCADE,
+    time        timestamptz NOT NULL,   -- newest reading time
+    received_at timestamptz NOT NULL,   -- when the newest stored message arrived
+    metric_ids  smallint[]  NOT NULL,
+    vals        double precision[] NOT NULL,
+    states      text[],
+    times       timestamptz[]
 );
+
+CREATE VIEW latest_values AS
+SELECT l.device_key, u.metric_id, u.value, u.state, u.time, l.received_at
+FROM latest l
+CROSS JOIN LATERAL unnest(
+    l.metric_ids, l.vals,
+    coalesce(l.states, array_fill(NULL::text, ARRAY[cardinality(l.metric_ids)])),
+    coalesce(l.times, array_fill(l.time, ARRAY[cardinality(l.metric_ids)]))
+) AS u(metric_id, value, state, time);
 
 -- Everything the gateway refused, with the raw bytes and a reason a person can read.
 CREATE TABLE quarantine (

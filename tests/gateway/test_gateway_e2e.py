@@ -73,7 +73,7 @@ async def _fetch(url: str, query: str, *args: object) -> list[asyncpg.Record]:
 
 
 READINGS_BY_DEVICE = """
-SELECT d.id, m.name, r.value, r.state FROM readings r
+SELECT d.id, m.name, r.value, r.state FROM reading_values r
 JOIN devices d USING (device_key) JOIN metrics m USING (metric_id)
 ORDER BY d.id, m.name
 """
@@ -102,7 +102,7 @@ async def test_every_format_is_decoded_and_stored(
     ]  # fmt: skip
     async with running_gateway(config_for(database_url, broker.port, topic_prefix)):
         await publish(broker.port, messages)
-        stored = await wait_until(database_url, "SELECT count(*) FROM readings", 10)
+        stored = await wait_until(database_url, "SELECT count(*) FROM reading_values", 10)
     assert stored == 10
     rows = {(r["id"], r["name"]): (r["value"], r["state"]) for r in await _fetch(
         database_url, READINGS_BY_DEVICE)}  # fmt: skip
@@ -143,7 +143,7 @@ async def test_bad_input_is_quarantined_and_good_input_around_it_is_kept(
     async with running_gateway(config_for(database_url, broker.port, topic_prefix)):
         await publish(broker.port, mixed)
         # ten good readings plus the no2 that came with the NaN
-        assert await wait_until(database_url, "SELECT count(*) FROM readings", 11) == 11
+        assert await wait_until(database_url, "SELECT count(*) FROM reading_values", 11) == 11
         assert await wait_until(database_url, "SELECT count(*) FROM quarantine", 9) == 9
     rows = await _fetch(database_url, "SELECT reason_code, reason, topic FROM quarantine")
     assert {r["reason_code"] for r in rows} == expected_codes
@@ -164,7 +164,7 @@ async def test_a_redelivered_message_is_stored_once(
                 break
             await asyncio.sleep(0.05)
         assert dup._value.get() == 4
-    assert await wait_until(database_url, "SELECT count(*) FROM readings", 2) == 2
+    assert await wait_until(database_url, "SELECT count(*) FROM reading_values", 2) == 2
 
 
 async def test_registry_follows_changes_without_restart(
@@ -185,9 +185,11 @@ async def test_registry_follows_changes_without_restart(
         # Registered while the gateway runs: the next message is accepted.
         for seq in range(2, 40):
             await publish(broker.port, [(topic, native("late-1", {"pm25": seq}, seq=seq))])
-            if await wait_until(database_url, "SELECT count(*) FROM readings", 1, timeout=0.2):
+            if await wait_until(
+                database_url, "SELECT count(*) FROM reading_values", 1, timeout=0.2
+            ):
                 break
-        assert await wait_until(database_url, "SELECT count(*) > 0 FROM readings", True)
+        assert await wait_until(database_url, "SELECT count(*) > 0 FROM reading_values", True)
 
 
 async def test_auto_provisioning_stores_the_first_message(
@@ -197,7 +199,7 @@ async def test_auto_provisioning_stores_the_first_message(
     cfg = config_for(database_url, broker.port, topic_prefix, auto_provision_profile="air_quality")
     async with running_gateway(cfg):
         await publish(broker.port, [(topic, native("new-7", {"pm25": 3.5}))])
-        assert await wait_until(database_url, "SELECT count(*) FROM readings", 1) == 1
+        assert await wait_until(database_url, "SELECT count(*) FROM reading_values", 1) == 1
     [dev] = await _fetch(database_url, "SELECT id, profile, attributes FROM devices")
     assert (dev["id"], dev["profile"]) == ("new-7", "air_quality")
     assert not await _fetch(database_url, "SELECT * FROM quarantine")

@@ -65,8 +65,9 @@ def test_good_message_becomes_readings_and_waits_for_commit() -> None:
     batch = p.batch
     assert len(batch) == 2 and not batch.quarantine
     assert batch.acks == [7]
-    assert sorted(batch.value) == [12.5, 30.0]
-    assert all(abs(t / 1e6 - (now - 5)) < 1e-3 for t in batch.time_us)
+    readings = list(batch.iter_readings())
+    assert sorted(r[3] for r in readings) == [12.5, 30.0]
+    assert all(abs(r[0] / 1e6 - (now - 5)) < 1e-3 for r in readings)
     assert status.status[1] == ONLINE
 
 
@@ -120,7 +121,7 @@ def test_partial_message_keeps_good_readings_and_quarantines_the_rest() -> None:
     p, _, metrics, _ = _pipeline()
     payload = b'{"values": {"pm25": 10, "no2": -5, "o3": NaN, "temperature": 21.5}}'
     p.handle("devices/aq-1/telemetry", payload, 1, _now_us())
-    assert sorted(p.batch.value) == [10.0, 21.5]
+    assert sorted(r[3] for r in p.batch.iter_readings()) == [10.0, 21.5]
     [row] = p.batch.quarantine
     assert row.reason_code == "out_of_range"
     assert "no2: value -5" in row.reason and "o3: NaN" in row.reason
@@ -130,8 +131,7 @@ def test_partial_message_keeps_good_readings_and_quarantines_the_rest() -> None:
 def test_states_are_stored_with_their_name() -> None:
     p, _, _, _ = _pipeline()
     p.handle("devices/light-1/telemetry", _msg({"powerState": "on"}), 1, _now_us())
-    assert p.batch.value == [1.0]
-    assert p.batch.states == {0: "on"}
+    assert [(r[3], r[4]) for r in p.batch.iter_readings()] == [(1.0, "on")]
 
 
 def test_sequence_gaps_are_counted() -> None:

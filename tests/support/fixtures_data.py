@@ -43,8 +43,18 @@ def writer_for(pool: asyncpg.Pool) -> BatchWriter:
 
 
 def batch_of(rows: list[tuple[int, int, int, float]], received_us: int) -> Batch:
-    """A batch of (time_us, device_key, metric_id, value) readings."""
+    """A batch of (time_us, device_key, metric_id, value) readings: one row per (time,
+    device), in the order given; a repeated (time, device, metric) starts a new row, as a
+    redelivered message would."""
     batch = Batch()
+    pending: dict[tuple[int, int], dict[int, float]] = {}
     for t, d, m, v in rows:
-        batch.add_reading(t, d, m, v, received_us)
+        row = pending.setdefault((t, d), {})
+        if m in row:
+            batch.add_row(t, d, tuple(row), tuple(row.values()), received_us)
+            row.clear()
+        row[m] = v
+    for (t, d), row in pending.items():
+        if row:
+            batch.add_row(t, d, tuple(row), tuple(row.values()), received_us)
     return batch

@@ -1,0 +1,1 @@
+"""Benchmarks: each prints its figures with the command that reproduced them."""

@@ -1,0 +1,235 @@
+"""Ingest benchmark: MQTT QoS 1 -> gateway -> TimescaleDB, acknowledged after commit.
+
+Modes (all on loopback, private Mosquitto, scratch database, stopping by themselves):
+
+* ``drain``: the broker holds a backlog for the gateway's persistent session; time how
+  fast the gateway empties it (publishers are not competing for the CPU).
+* ``naive``: the same backlog drained by a naive gateway (paho-mqtt, one INSERT per
+  message) for comparison.
+* ``live``: publishers at a set rate while the gateway runs; achieved rate,
+  publish-to-commit latency (p50/p99) and the gateway's memory over time.
+
+``python -m bench.ingest_throughput`` runs drain, naive and live at half the drain rate
+in one run and prints the figures with the command that produced them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import shlex
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from citygate.settings import Settings
+from citygate.wiring import gateway_config, load_profiles
+from gateway.mqtt import MqttConnection
+from gateway.service import Gateway
+from gateway.topics import TopicScheme
+from ingest.devices import ensure_metrics
+from simulators.load import run_load
+
+from .env import Broker, CpuMeter, bench_database, private_broker, rss_mb
+from .naive import create_session, run_naive
+
+PROFILE_METRICS = ["pm25", "pm10", "no2", "o3", "temperature", "relativeHumidity"]
+
+
+@dataclass
+class Result:
+    """One measured figure set."""
+
+    name: str
+    messages: int
+    seconds: float
+    cpu: dict[str, float]
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        """Messages per second."""
+        return self.messages / self.seconds if self.seconds else 0.0
+
+    def line(self) -> str:
+        """A printable summary."""
+        cpu = ", ".join(f"{k} {v:.2f}" for k, v in self.cpu.items())
+        extra = "".join(f", {k} {v}" for k, v in self.extra.items())
+        return (
+            f"{self.name:<8} {self.messages:>9,} msgs in {self.seconds:7.2f} s = "
+            f"{self.rate:>9,.0f} msg/s ({self.rate * 6:,.0f} readings/s); cores: {cpu}{extra}"
+        )
+
+
+def _devices(n: int) -> list[str]:
+    return [f"load-{k + 1:05d}" for k in range(n)]
+
+
+@contextlib.asynccontextmanager
+async def _setup(n_devices: int) -> AsyncIterator[tuple[str, Broker, TopicScheme]]:
+    async with bench_database(_devices(n_devices)) as url:
+        conn = await asyncpg.connect(url)
+        try:
+            await ensure_metrics(conn, PROFILE_METRICS)
+        finally:
+            await conn.close()
+        with private_broker() as broker:
+            yield url, broker, TopicScheme()
+
+
+def _gateway(url: str, port: int) -> Gateway:
+    settings = Settings(
+        database_url=url,
+        mqtt_url=f"mqtt://127.0.0.1:{port}",
+        mqtt_client_id=f"bench-{uuid.uuid4().hex[:8]}",
+        _env_file=None,
+    )
+    return Gateway(gateway_config(settings), load_profiles(settings))
+
+
+@contextlib.asynccontextmanager
+async def _running(gw: Gateway) -> AsyncIterator[Gateway]:
+    async with asyncio.TaskGroup() as tg:
+        task = tg.create_task(gw.run(), name="bench-gateway")
+        await gw.ready.wait()
+        try:
+            yield gw
+        finally:
+            gw.stop()
+            await task
+
+
+async def _stored(gw: Gateway, readings: int, timeout: float = 600) -> float:
+    """Wait until ``readings`` are committed; returns when (perf_counter)."""
+    counter = gw.writer_metrics.readings_stored
+    deadline = time.perf_counter() + timeout
+    while counter._value.get() < readings:
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"only {counter._value.get():.0f} of {readings} readings stored")
+        await asyncio.sleep(0.01)
+    return time.perf_counter()
+
+
+async def drain(messages: int, n_devices: int, processes: int) -> Result:
+    """Backlog first, then the gateway empties it."""
+    async with _setup(n_devices) as (url, broker, scheme):
+        gw = _gateway(url, broker.port)
+        conn = await MqttConnection.open(gw.config.mqtt, lambda *a: None)
+        await conn.subscribe(scheme.subscriptions())
+        await conn.disconnect()
+        load = await run_load(
+            n_devices, None, count=messages, processes=processes, port=broker.port,
+            scheme=scheme,
+        )  # fmt: skip
+        async with _running(gw):
+            cpu = CpuMeter.begin()
+            started = time.perf_counter()
+            done = await _stored(gw, load.sent * 6)
+            cores = cpu.cores(done - started)  # while the gateway's backends still exist
+        return Result(
+            "drain", load.sent, done - started, cores, {"publisher msg/s": f"{load.rate:,.0f}"}
+        )
+
+
+async def naive(messages: int, n_devices: int, processes: int) -> Result:
+    """The same backlog drained by the naive gateway."""
+    async with _setup(n_devices) as (url, broker, scheme):
+        client_id = f"naive-{uuid.uuid4().hex[:8]}"
+        topic = f"{scheme.prefix}/+/telemetry/+"
+        await asyncio.to_thread(create_session, broker.port, client_id, topic)
+        load = await run_load(
+            n_devices, None, count=messages, processes=processes, port=broker.port,
+            scheme=scheme,
+        )  # fmt: skip
+        cpu = CpuMeter.begin()
+        seconds = await asyncio.to_thread(run_naive, broker.port, client_id, topic, url, load.sent)
+        return Result("naive", load.sent, seconds, cpu.cores(seconds))
+
+
+def _quantile(gw: Gateway, q: float) -> float:
+    buckets: list[tuple[float, float]] = []
+    for metric in gw.prometheus.collect():
+        if metric.name == "citygate_publish_to_commit_seconds":
+            for s in metric.samples:
+                if s.name.endswith("_bucket"):
+                    buckets.append((float(s.labels["le"]), s.value))
+    total = buckets[-1][1] if buckets else 0
+    for bound, cumulative in buckets:
+        if cumulative >= q * total:
+            return bound
+    return float("inf")
+
+
+async def live(rate: float, duration: float, n_devices: int, processes: int) -> Result:
+    """Publishers at ``rate`` for ``duration`` seconds while the gateway runs."""
+    async with _setup(n_devices) as (url, broker, scheme):
+        gw = _gateway(url, broker.port)
+        async with _running(gw):
+            memory = [rss_mb()]
+
+            async def sample_memory() -> None:
+                while True:
+                    await asyncio.sleep(max(1.0, duration / 20))
+                    memory.append(rss_mb())
+
+            cpu = CpuMeter.begin()
+            started = time.perf_counter()
+            async with asyncio.TaskGroup() as tg:
+                sampler = tg.create_task(sample_memory(), name="memory-sampler")
+                load = await run_load(
+                    n_devices, rate, duration=duration, processes=processes,
+                    port=broker.port, scheme=scheme,
+                )  # fmt: skip
+                done = await _stored(gw, load.sent * 6)
+                sampler.cancel()
+            seconds = done - started
+            return Result(
+                "live", load.sent, seconds, cpu.cores(seconds),
+                {
+                    "target msg/s": f"{rate:,.0f}",
+                    "publish->commit p50 <=": f"{_quantile(gw, 0.5) * 1000:.0f} ms",
+                    "p99 <=": f"{_quantile(gw, 0.99) * 1000:.0f} ms",
+                    "gateway RSS MiB start/max/end": "/".join(
+                        f"{m:.0f}" for m in (memory[0], max(memory), memory[-1])
+                    ),
+                },
+            )  # fmt: skip
+
+
+async def main(argv: list[str]) -> int:
+    """Run the chosen modes and print their figures."""
+    p = argparse.ArgumentParser(prog="python -m bench.ingest_throughput")
+    p.add_argument("--mode", choices=["all", "drain", "naive", "live"], default="all")
+    p.add_argument("--messages", type=int, default=200_000, help="drain backlog size")
+    p.add_argument("--naive-messages", type=int, default=20_000)
+    p.add_argument("--devices", type=int, default=2000)
+    p.add_argument("--processes", type=int, default=2, help="publisher processes")
+    p.add_argument("--rate", type=float, default=0, help="live rate; 0 = half the drain rate")
+    p.add_argument("--duration", type=float, default=60.0, help="live duration, seconds")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    print(f"command: python -m bench.ingest_throughput {shlex.join(argv)}".rstrip())
+    results: list[Result] = []
+    if args.mode in ("all", "drain"):
+        results.append(await drain(args.messages, args.devices, args.processes))
+        print(results[-1].line(), flush=True)
+    if args.mode in ("all", "naive"):
+        results.append(await naive(args.naive_messages, args.devices, args.processes))
+        print(results[-1].line(), flush=True)
+    if args.mode == "all":
+        print(f"ratio   drain / naive = {results[0].rate / results[1].rate:.1f}x", flush=True)
+    if args.mode in ("all", "live"):
+        rate = args.rate or (results[0].rate / 2 if results else 20_000)
+        results.append(await live(rate, args.duration, args.devices, args.processes))
+        print(results[-1].line(), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(sys.argv[1:])))
