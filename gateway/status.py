@@ -1,6 +1,7 @@
-"""Devices' online/offline status: from their last will (status topic) and from silence
-longer than their profile's reporting interval allows. Kept in memory per message; the
-changes are written to the database in one statement per sweep."""
+"""Devices' online/offline status and last seen: status from their last will (status
+topic) and from silence longer than their profile's reporting interval allows. Both are
+kept in memory per message and written to ``devices`` once per sweep (every few seconds),
+in one statement each: no database round trip per message."""
 
 from __future__ import annotations
 
@@ -40,6 +41,12 @@ def parse_status_payload(payload: bytes) -> str | None:
     return None
 
 
+_WRITE_SEEN = """
+UPDATE devices d SET last_seen = to_timestamp(u.seen)
+FROM unnest($1::int[], $2::float8[]) AS u(device_key, seen)
+WHERE d.device_key = u.device_key AND (d.last_seen IS NULL OR d.last_seen < to_timestamp(u.seen))
+"""
+
 _WRITE = """
 UPDATE devices d SET status = u.status, status_changed_at = u.at
 FROM unnest($1::int[], $2::text[], $3::timestamptz[]) AS u(device_key, status, at)
@@ -59,6 +66,7 @@ class StatusTracker:
         self.last_seen: dict[int, float] = {}
         self.status: dict[int, str] = {}
         self._pending: dict[int, tuple[str, float]] = {}
+        self._written_seen: dict[int, float] = {}
 
     def seen(self, key: int, now: float) -> None:
         """A message from device ``key``: it is online (hot path: two dict operations)."""
@@ -104,6 +112,7 @@ class StatusTracker:
             self.status[r["device_key"]] = r["status"]
             if r["status"] == ONLINE:
                 self.last_seen[r["device_key"]] = now
+                self._written_seen[r["device_key"]] = now  # not a sighting: not written
 
     async def run(self, pool: asyncpg.Pool, every: float = 5.0) -> None:
         """Sweep and write status changes periodically, forever."""
@@ -114,16 +123,21 @@ class StatusTracker:
             self.sweep(time.time())
             changes = self.take_changes()
             self._metrics.devices_online.set(sum(1 for s in self.status.values() if s == ONLINE))
-            if not changes:
+            seen = {k: v for k, v in self.last_seen.items() if self._written_seen.get(k) != v}
+            if not changes and not seen:
                 continue
             try:
-                async with pool.acquire() as conn:
-                    await conn.execute(
-                        _WRITE,
-                        list(changes),
-                        [c[0] for c in changes.values()],
-                        [datetime.fromtimestamp(c[1], UTC) for c in changes.values()],
-                    )
+                async with pool.acquire() as conn, conn.transaction():
+                    if changes:
+                        await conn.execute(
+                            _WRITE,
+                            list(changes),
+                            [c[0] for c in changes.values()],
+                            [datetime.fromtimestamp(c[1], UTC) for c in changes.values()],
+                        )
+                    if seen:
+                        await conn.execute(_WRITE_SEEN, list(seen), list(seen.values()))
+                self._written_seen.update(seen)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("could not write %d status changes (%s); will retry", len(changes), exc)
                 for key, change in changes.items():

@@ -214,6 +214,8 @@ async def test_status_from_last_will_and_from_messages(
     async with running_gateway(config_for(database_url, broker.port, topic_prefix)):
         await publish(broker.port, [(s.telemetry_topic("aq-1"), native("aq-1", {"pm25": 1}))])
         assert await wait_until(database_url, status_q, "online", "aq-1") == "online"
+        seen_q = "SELECT last_seen IS NOT NULL FROM devices WHERE id = $1"
+        assert await wait_until(database_url, seen_q, True, "aq-1") is True
         await asyncio.to_thread(_die_with_last_will, broker.port, s.status_topic("aq-1"))
         assert await wait_until(database_url, status_q, "offline", "aq-1") == "offline"
 

@@ -16,7 +16,10 @@ MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 # The broker settings citygate needs (see docs/deployment.md): QoS 1 messages are never
 # dropped for a slow subscriber, and the subscriber's receive maximum sets the window.
+# `user root`: when the tests run as root, mosquitto would otherwise switch to its own
+# user and could not read the test's temporary files (ignored for other users).
 BASE_CONFIG = """\
+user root
 allow_anonymous {anonymous}
 max_inflight_messages 0
 max_queued_messages 0
