@@ -148,14 +148,19 @@ async def naive(messages: int, n_devices: int, processes: int) -> Result:
             scheme=scheme,
         )  # fmt: skip
         cpu = CpuMeter.begin()
-        seconds = await asyncio.to_thread(run_naive, broker.port, client_id, topic, url, load.sent)
-        return Result("naive", load.sent, seconds, cpu.cores(seconds))
+        cores: dict[str, float] = {}
+        seconds = await asyncio.to_thread(
+            run_naive, broker.port, client_id, topic, url, load.sent,
+            lambda s: cores.update(cpu.cores(s)),
+        )  # fmt: skip
+        return Result("naive", load.sent, seconds, cores)
 
 
-def _quantile(gw: Gateway, q: float) -> float:
+def _quantile(gw: Gateway, q: float, name: str = "citygate_publish_to_commit_seconds") -> float:
+    """Upper bound of the histogram bucket holding quantile ``q``."""
     buckets: list[tuple[float, float]] = []
     for metric in gw.prometheus.collect():
-        if metric.name == "citygate_publish_to_commit_seconds":
+        if metric.name == name:
             for s in metric.samples:
                 if s.name.endswith("_bucket"):
                     buckets.append((float(s.labels["le"]), s.value))
@@ -164,6 +169,10 @@ def _quantile(gw: Gateway, q: float) -> float:
         if cumulative >= q * total:
             return bound
     return float("inf")
+
+
+def _max_commit(gw: Gateway) -> float:
+    return gw.writer_metrics.max_commit_seconds
 
 
 async def live(rate: float, duration: float, n_devices: int, processes: int) -> Result:
@@ -195,6 +204,10 @@ async def live(rate: float, duration: float, n_devices: int, processes: int) -> 
                     "target msg/s": f"{rate:,.0f}",
                     "publish->commit p50 <=": f"{_quantile(gw, 0.5) * 1000:.0f} ms",
                     "p99 <=": f"{_quantile(gw, 0.99) * 1000:.0f} ms",
+                    "commit p99 <=": "{:.0f} ms".format(
+                        _quantile(gw, 0.99, "citygate_batch_commit_seconds") * 1000
+                    ),
+                    "max commit": "{:.0f} ms".format(_max_commit(gw) * 1000),
                     "gateway RSS MiB start/max/end": "/".join(
                         f"{m:.0f}" for m in (memory[0], max(memory), memory[-1])
                     ),

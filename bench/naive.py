@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
@@ -51,8 +52,16 @@ def create_session(port: int, client_id: str, topic: str) -> None:
     client.loop_stop()
 
 
-def run_naive(port: int, client_id: str, topic: str, database_url: str, expected: int) -> float:
-    """Drain ``expected`` messages; returns the seconds it took."""
+def run_naive(
+    port: int,
+    client_id: str,
+    topic: str,
+    database_url: str,
+    expected: int,
+    measured: Callable[[float], None] = lambda seconds: None,
+) -> float:
+    """Drain ``expected`` messages; returns the seconds it took. ``measured(seconds)`` is
+    called before the database connection closes (so its CPU time can be read)."""
     db = psycopg.connect(database_url, autocommit=True)
     keys: dict[str, int] = dict(db.execute("SELECT id, device_key FROM devices").fetchall())
     metric_ids: dict[str, int] = dict(db.execute("SELECT name, metric_id FROM metrics").fetchall())
@@ -84,6 +93,7 @@ def run_naive(port: int, client_id: str, topic: str, database_url: str, expected
     client.loop_start()
     finished.wait(3600)
     elapsed = time.perf_counter() - started
+    measured(elapsed)
     client.disconnect()
     client.loop_stop()
     db.close()

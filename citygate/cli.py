@@ -12,6 +12,7 @@ from pathlib import Path
 
 from device_profiles import ProfileError
 from ingest.errors import IngestError
+from simulators import cli as sim_cli
 
 from .settings import Settings, SettingsError, load_settings
 
@@ -55,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--limit", type=int, default=20)
 
     sub.add_parser("profiles", help="list the device profiles (built-in and operator's)")
+    sim_cli.add_parser(sub)
+    demo = sub.add_parser("demo", help="set up and run a simulated city end to end")
+    demo.add_argument("--devices", type=int, default=300, help="fleet size (default 300)")
+    demo.add_argument("--speed", type=float, default=30.0,
+                      help="time compression of the devices' reporting (default 30)")  # fmt: skip
+    demo.add_argument("--duration", type=float, default=0,
+                      help="seconds to run; 0 runs until Ctrl-C")  # fmt: skip
     return p
 
 

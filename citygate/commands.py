@@ -9,6 +9,9 @@ import signal
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+import uvicorn
+
+from api.app import create_app
 from gateway.service import Gateway
 from ingest import devices as registry
 from ingest.db import connect, create_database, describe_url, open_pool
@@ -104,15 +107,36 @@ async def run_gateway(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def serve(settings: Settings, args: argparse.Namespace) -> int:
-    """Migrate, then run the gateway and the maintenance job in one task group."""
+    """Migrate, then run the gateway, the maintenance job and the HTTP API in one task
+    group until SIGTERM/SIGINT."""
     await db_upgrade(settings, args)
     gw = Gateway(gateway_config(settings), load_profiles(settings))
     _stop_on_signals(gw.stop)
-    async with asyncio.TaskGroup() as tg:
-        maint = tg.create_task(maintenance_loop(settings), name="maintenance")
-        await tg.create_task(gw.run(), name="gateway")
-        maint.cancel()
+    await run_service(settings, gw)
     return 0
+
+
+async def run_service(settings: Settings, gw: Gateway) -> None:
+    """The long-lived parts of a citygate process; returns once the gateway has stopped."""
+    async with open_pool(settings.database_url, max_size=settings.db_pool_size) as pool:
+        app = create_app(
+            pool,
+            gw.prometheus,
+            lambda: gw.session is not None and gw.session.connected.is_set(),
+        )
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app, host=settings.api_host, port=settings.api_port, log_level="warning",
+                lifespan="off",
+            )
+        )  # fmt: skip
+        async with asyncio.TaskGroup() as tg:
+            maint = tg.create_task(maintenance_loop(settings), name="maintenance")
+            http = tg.create_task(server.serve(), name="http-api")
+            await tg.create_task(gw.run(), name="gateway")
+            server.should_exit = True
+            maint.cancel()
+            await http
 
 
 def _stop_on_signals(stop: Callable[[], None]) -> None:
@@ -200,6 +224,30 @@ async def quarantine(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def simulate(settings: Settings, args: argparse.Namespace) -> int:
+    """``citygate simulate city|load`` with the broker and topics from the settings."""
+    from simulators import cli as sim_cli
+
+    if args.mqtt_url is None:
+        args.mqtt_url = settings.mqtt_url
+    for attr, value in (
+        ("topic_prefix", settings.topic_prefix),
+        ("ttn_prefix", settings.ttn_topic_prefix),
+        ("chirpstack_prefix", settings.chirpstack_topic_prefix),
+    ):
+        if getattr(args, attr, None) is None:
+            setattr(args, attr, value)
+    return await sim_cli.main(args)
+
+
+async def demo(settings: Settings, args: argparse.Namespace) -> int:
+    """Set up the database and run the demo city end to end."""
+    from .demo import run_demo
+
+    await db_upgrade(settings, args)
+    return await run_demo(settings, args.devices, args.speed, args.duration)
+
+
 async def profiles(settings: Settings, args: argparse.Namespace) -> int:
     """List the device profiles."""
     for p in load_profiles(settings):
@@ -220,4 +268,6 @@ _COMMANDS: dict[str, Command] = {
     "devices_enable": devices_enable,
     "quarantine": quarantine,
     "profiles": profiles,
+    "simulate": simulate,
+    "demo": demo,
 }

@@ -232,6 +232,13 @@ class BatchWriter:
         m.quarantined.inc(len(batch.quarantine))
         m.batch_size.observe(len(batch))
         m.commit_seconds.observe(seconds)
+        if seconds > m.max_commit_seconds:
+            m.max_commit_seconds = seconds
+        if seconds > 1.0:
+            log.warning(
+                "slow batch: %d readings, %d quarantined, committed in %.2fs",
+                batch.readings, len(batch.quarantine), seconds,
+            )  # fmt: skip
         return WriteResult(len(batch), inserted, len(batch.quarantine), seconds)
 
 
