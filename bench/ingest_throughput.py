@@ -207,7 +207,7 @@ async def live(rate: float, duration: float, n_devices: int, processes: int) -> 
                     "commit p99 <=": "{:.0f} ms".format(
                         _quantile(gw, 0.99, "citygate_batch_commit_seconds") * 1000
                     ),
-                    "max commit": "{:.0f} ms".format(_max_commit(gw) * 1000),
+                    "max commit": f"{_max_commit(gw) * 1000:.0f} ms",
                     "gateway RSS MiB start/max/end": "/".join(
                         f"{m:.0f}" for m in (memory[0], max(memory), memory[-1])
                     ),

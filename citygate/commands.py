@@ -14,7 +14,7 @@ import uvicorn
 from api.app import create_app
 from gateway.service import Gateway
 from ingest import devices as registry
-from ingest.db import connect, create_database, describe_url, open_pool
+from ingest.db import connection, create_database, describe_url, open_pool
 from ingest.maintenance import Maintenance, detect_edition
 from ingest.migrations import available_migrations, current_version, upgrade
 
@@ -54,12 +54,9 @@ async def db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
 
 async def db_status(settings: Settings, args: argparse.Namespace) -> int:
     """Print the schema version and the TimescaleDB edition."""
-    conn = await connect(settings.database_url)
-    try:
+    async with connection(settings.database_url) as conn:
         version = await current_version(conn)
         edition = await detect_edition(conn) if version else None
-    finally:
-        await conn.close()
     latest = available_migrations()[-1].version
     print(f"database: {describe_url(settings.database_url)}")
     print(f"schema: {version:04d} (latest {latest:04d})")
@@ -147,25 +144,20 @@ def _stop_on_signals(stop: Callable[[], None]) -> None:
 
 async def devices_import(settings: Settings, args: argparse.Namespace) -> int:
     """Bulk import devices."""
-    profiles = load_profiles(settings)
-    conn = await connect(settings.database_url)
-    try:
-        n = await registry.import_devices(conn, args.file, profiles.names())
-    finally:
-        await conn.close()
+    # The whole file is checked before anything touches the database.
+    records = registry.check_device_file(args.file, load_profiles(settings).names())
+    async with connection(settings.database_url) as conn:
+        n = await registry.upsert_devices(conn, records)
     print(f"imported {n} devices from {args.file}")
     return 0
 
 
 async def devices_list(settings: Settings, args: argparse.Namespace) -> int:
     """List devices."""
-    conn = await connect(settings.database_url)
-    try:
+    async with connection(settings.database_url) as conn:
         rows = await conn.fetch(
             "SELECT id, profile, district, enabled, status, last_seen FROM devices ORDER BY id"
         )
-    finally:
-        await conn.close()
     for r in rows:
         flag = "" if r["enabled"] else " (disabled)"
         print(
@@ -177,31 +169,25 @@ async def devices_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def devices_disable(settings: Settings, args: argparse.Namespace) -> int:
-    """Disable one device."""
-    conn = await connect(settings.database_url)
-    try:
-        await registry.disable_device(conn, args.device_id)
-    finally:
-        await conn.close()
-    print(f"disabled {args.device_id}")
-    return 0
+    """Disable one device (its messages are then quarantined)."""
+    return await _set_enabled(settings, args.device_id, enabled=False)
 
 
 async def devices_enable(settings: Settings, args: argparse.Namespace) -> int:
-    """Enable one device."""
-    conn = await connect(settings.database_url)
-    try:
-        await registry.disable_device(conn, args.device_id, enabled=True)
-    finally:
-        await conn.close()
-    print(f"enabled {args.device_id}")
+    """Enable one device again."""
+    return await _set_enabled(settings, args.device_id, enabled=True)
+
+
+async def _set_enabled(settings: Settings, device_id: str, *, enabled: bool) -> int:
+    async with connection(settings.database_url) as conn:
+        await registry.disable_device(conn, device_id, enabled=enabled)
+    print(f"{'enabled' if enabled else 'disabled'} {device_id}")
     return 0
 
 
 async def quarantine(settings: Settings, args: argparse.Namespace) -> int:
     """Show the newest quarantined messages with their reasons."""
-    conn = await connect(settings.database_url)
-    try:
+    async with connection(settings.database_url) as conn:
         rows = await conn.fetch(
             "SELECT received_at, topic, device_id, reason_code, reason, payload FROM quarantine "
             "WHERE ($1::text IS NULL OR reason_code = $1) AND ($2::text IS NULL OR device_id = $2) "
@@ -213,8 +199,6 @@ async def quarantine(settings: Settings, args: argparse.Namespace) -> int:
         counts = await conn.fetch(
             "SELECT reason_code, count(*) AS n FROM quarantine GROUP BY 1 ORDER BY 2 DESC"
         )
-    finally:
-        await conn.close()
     for r in rows:
         payload = bytes(r["payload"][:80])
         print(f"{r['received_at']:%Y-%m-%d %H:%M:%S} {r['reason_code']:<16} {r['topic']}")

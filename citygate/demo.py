@@ -14,7 +14,7 @@ import logging
 import asyncpg
 
 from gateway.service import Gateway
-from ingest.db import connect
+from ingest.db import connection
 from ingest.devices import upsert_devices
 from simulators.city import run_city
 from simulators.faults import FaultConfig
@@ -36,11 +36,8 @@ async def run_demo(settings: Settings, devices: int, speed: float, duration: flo
     """Register a seeded fleet, run the service and the city; Ctrl-C stops both."""
     profiles = load_profiles(settings)
     fleet = build_fleet(profiles, devices, seed=1)
-    conn = await connect(settings.database_url)
-    try:
+    async with connection(settings.database_url) as conn:
         await upsert_devices(conn, fleet.records())
-    finally:
-        await conn.close()
     counts = ", ".join(f"{n} {p}" for p, n in fleet.counts().items())
     print(f"demo city: {len(fleet)} devices ({counts})")
     gw = Gateway(gateway_config(settings, client_id=f"{settings.mqtt_client_id}-demo"), profiles)
@@ -79,8 +76,7 @@ async def run_demo(settings: Settings, devices: int, speed: float, duration: flo
 
 
 async def _report(url: str, stats: Stats, every: float = 5.0) -> None:
-    conn = await connect(url)
-    try:
+    async with connection(url) as conn:
         while True:
             await asyncio.sleep(every)
             with contextlib.suppress(asyncpg.PostgresError, OSError):
@@ -97,5 +93,3 @@ async def _report(url: str, stats: Stats, every: float = 5.0) -> None:
                     f"online {online:>4} | quarantined: {why}",
                     flush=True,
                 )
-    finally:
-        await conn.close()

@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     ttn_topic_prefix: str = "v3"
     chirpstack_topic_prefix: str = "application"
 
-    batch_max_messages: PositiveInt = 8000
+    batch_max_messages: PositiveInt = 20_000
     batch_max_delay_ms: PositiveInt = 50
     max_payload_bytes: PositiveInt = 16 * 1024
     max_future_skew_s: PositiveFloat = 300.0

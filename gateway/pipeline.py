@@ -5,6 +5,7 @@ refused into quarantine with a reason. No I/O, no database round trip per messag
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from operator import le
@@ -80,6 +81,9 @@ class Pipeline:
         self._plans: dict[tuple[str, tuple[str, ...]], _Plan | None] = {}
         self._rejected: dict[str, Counter] = {}  # reason code -> child counter
         self.batch = self._new_batch()
+        # Batches that reached ``full_at`` messages, waiting for the writer, oldest first.
+        self._full: deque[Batch] = deque()
+        self._full_messages = 0
 
     def _new_batch(self) -> Batch:
         batch = Batch()
@@ -87,23 +91,32 @@ class Pipeline:
         return batch
 
     def take(self) -> Batch:
-        """Hand over the current batch and start a new one."""
-        batch, self.batch = self.batch, self._new_batch()
+        """Hand over the oldest full batch, else the current one (starting a new one)."""
+        if self._full:
+            batch = self._full.popleft()
+            self._full_messages -= batch.messages
+        else:
+            batch, self.batch = self.batch, self._new_batch()
         self._metrics.messages.inc(batch.messages)
         return batch
 
-    def at_capacity(self) -> bool:
-        """The pending batch holds as many messages as it may."""
-        return self.batch.messages >= self._limits.max_pending_messages
+    def has_full(self) -> bool:
+        """Some batch is full and waiting for the writer."""
+        return bool(self._full)
+
+    def pending_messages(self) -> int:
+        """Messages taken in and not yet handed to the writer."""
+        return self._full_messages + self.batch.messages
 
     # -- the hot path -----------------------------------------------------------------
     def handle(self, topic: str, payload: bytes, token: int | None, received_us: int) -> None:
         """Process one message. ``token`` is its acknowledgement token (None: QoS 0).
 
-        When the batch reaches ``full_at`` messages, ``on_full`` is called (once).
+        A batch that reaches ``full_at`` messages is set aside for the writer and
+        ``on_full`` is called, so no commit is larger than the configured batch.
         """
         batch = self.batch
-        if token is None and batch.messages >= self._limits.max_pending_messages:
+        if token is None and self.pending_messages() >= self._limits.max_pending_messages:
             # QoS 0 is not held back by the broker's in-flight window: bound it here.
             self._metrics.overload_dropped.inc()
             return
@@ -128,8 +141,13 @@ class Pipeline:
             ):
                 return  # held, unacknowledged, until the device exists; then handled again
         batch.messages += 1
-        if batch.messages == self._full_at and self._on_full is not None:
-            self._on_full()
+        if batch.messages == self._full_at:
+            # This message still goes into ``batch`` (held here); the next starts a new one.
+            self._full.append(batch)
+            self._full_messages += batch.messages
+            self.batch = self._new_batch()
+            if self._on_full is not None:
+                self._on_full()
         if token is not None:
             batch.acks.append(token)
         if len(payload) > self._limits.max_payload_bytes:

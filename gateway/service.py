@@ -45,7 +45,7 @@ class GatewayConfig:
     scheme: TopicScheme
     limits: Limits
     shared_group: str | None = None
-    batch_max_messages: int = 8000
+    batch_max_messages: int = 20_000
     batch_max_delay_s: float = 0.05
     auto_provision_profile: str | None = None
     backfill_horizon_s: float = 3600.0
@@ -153,6 +153,8 @@ class Gateway:
                     await flusher
                 try:
                     async with asyncio.timeout(cfg.shutdown_timeout_s):
+                        while pipeline.has_full():
+                            await self._flush(pipeline, writer)
                         await self._flush(pipeline, writer)
                 except TimeoutError:
                     log.error("gateway: final flush timed out; the broker will redeliver")
@@ -168,10 +170,12 @@ class Gateway:
                 async with asyncio.timeout(delay):
                     await self._flush_now.wait()
             self._flush_now.clear()
+            while pipeline.has_full():
+                await self._flush(pipeline, writer)
             await self._flush(pipeline, writer)
 
     async def _flush(self, pipeline: Pipeline, writer: BatchWriter) -> None:
-        if pipeline.batch.is_empty():
+        if not pipeline.has_full() and pipeline.batch.is_empty():
             if pipeline.batch.messages:
                 pipeline.take()
             return

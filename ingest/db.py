@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 # A connection of its own or one borrowed from a pool: queries take either.
 Conn = asyncpg.Connection | PoolConnectionProxy
 
-__all__ = ["Conn", "connect", "create_database", "describe_url", "open_pool"]
+__all__ = ["Conn", "connect", "connection", "create_database", "describe_url", "open_pool"]
 
 
 def describe_url(url: str) -> str:
@@ -57,6 +57,16 @@ async def connect(url: str, timeout: float = 10.0) -> asyncpg.Connection:
         return await asyncpg.connect(url, timeout=timeout)
     except _CONNECT_ERRORS as exc:
         raise _unavailable(url, exc) from None
+
+
+@asynccontextmanager
+async def connection(url: str) -> AsyncIterator[asyncpg.Connection]:
+    """One connection as an async context manager (closed on exit)."""
+    conn = await connect(url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
 
 
 @asynccontextmanager

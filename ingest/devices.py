@@ -22,9 +22,9 @@ log = logging.getLogger(__name__)
 __all__ = [
     "DeviceRecord",
     "DeviceRow",
+    "check_device_file",
     "disable_device",
     "ensure_metrics",
-    "import_devices",
     "list_devices",
     "load_device_file",
     "upsert_devices",
@@ -207,8 +207,8 @@ def load_device_file(path: Path) -> list[DeviceRecord]:
     return records
 
 
-async def import_devices(conn: Conn, path: Path, known_profiles: Iterable[str]) -> int:
-    """Bulk import a CSV/JSON file after checking every row and every profile name."""
+def check_device_file(path: Path, known_profiles: Iterable[str]) -> list[DeviceRecord]:
+    """Every row of an import file, checked, including that each profile exists."""
     records = load_device_file(path)
     profiles = set(known_profiles)
     unknown = sorted({r.profile for r in records} - profiles)
@@ -216,4 +216,4 @@ async def import_devices(conn: Conn, path: Path, known_profiles: Iterable[str]) 
         raise DeviceError(
             f"{path}: unknown profile(s) {', '.join(unknown)}; known: {', '.join(sorted(profiles))}"
         )
-    return await upsert_devices(conn, records)
+    return records

@@ -232,8 +232,7 @@ class BatchWriter:
         m.quarantined.inc(len(batch.quarantine))
         m.batch_size.observe(len(batch))
         m.commit_seconds.observe(seconds)
-        if seconds > m.max_commit_seconds:
-            m.max_commit_seconds = seconds
+        m.max_commit_seconds = max(m.max_commit_seconds, seconds)
         if seconds > 1.0:
             log.warning(
                 "slow batch: %d readings, %d quarantined, committed in %.2fs",

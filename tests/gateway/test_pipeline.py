@@ -177,3 +177,19 @@ def test_qos0_messages_are_dropped_and_counted_past_the_bound() -> None:
         p.handle("devices/aq-1/telemetry", _msg({"pm25": 1}), None, _now_us())
     assert p.batch.messages == 3
     assert metrics.overload_dropped._value.get() == 2
+
+
+def test_a_full_batch_is_set_aside_so_no_commit_exceeds_the_batch_size() -> None:
+    registry = DeviceRegistry(PROFILES)
+    registry.put(DeviceRow(1, "aq-1", "air_quality", True, {}, None, None, None))
+    metrics = GatewayMetrics(CollectorRegistry())
+    full: list[int] = []
+    p = Pipeline(
+        TopicScheme(), registry, METRIC_IDS, LIMITS, metrics, StatusTracker(registry, metrics),
+        on_full=lambda: full.append(1), full_at=2,
+    )  # fmt: skip
+    for token in range(5):
+        p.handle("devices/aq-1/telemetry", _msg({"pm25": token}), token, _now_us())
+    assert len(full) == 2 and p.has_full() and p.pending_messages() == 5
+    assert [p.take().acks for _ in range(3)] == [[0, 1], [2, 3], [4]]
+    assert not p.has_full() and p.pending_messages() == 0

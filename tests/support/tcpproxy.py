@@ -17,6 +17,7 @@ class TcpProxy:
         self.refusing = False
         self.port = 0
         self.connections = 0
+        self.refused = 0
 
     async def start(self) -> None:
         """Listen on a free loopback port."""
@@ -25,6 +26,7 @@ class TcpProxy:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.refusing:
+            self.refused += 1
             writer.transport.abort()
             return
         try:
