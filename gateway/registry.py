@@ -15,6 +15,7 @@ import asyncpg
 from device_profiles import CompiledProfile, Profile, ProfileRegistry
 from ingest.db import Conn, connect
 from ingest.devices import DeviceRow, get_device, list_devices
+from ingest.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ class DeviceRegistry:
         while True:
             try:
                 conn = await connect(database_url)
-            except Exception as exc:
+            except DatabaseUnavailable as exc:
                 log.warning("device registry: %s; retrying", exc)
                 await asyncio.sleep(reconnect_delay)
                 continue

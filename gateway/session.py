@@ -66,9 +66,8 @@ class MqttSession:
 
     def pause(self) -> None:
         """Stop reading from the broker (used while shutting down)."""
-        conn = self._conn
-        if conn is not None and conn._transport is not None and not conn.closed:
-            conn._transport.pause_reading()
+        if self._conn is not None:
+            self._conn.pause_reading()
 
     async def run(self) -> None:
         """Connect, subscribe and stay connected; reconnect with capped jittered backoff."""

@@ -161,6 +161,12 @@ class MqttConnection(asyncio.Protocol):
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._closed), 5.0)
 
+    def pause_reading(self) -> None:
+        """Stop taking data from the broker (the socket buffer then fills and TCP pushes
+        back); used while shutting down."""
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.pause_reading()
+
     def abort(self) -> None:
         """Drop the connection at once."""
         if self._transport is not None:

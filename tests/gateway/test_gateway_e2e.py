@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+from dataclasses import replace
 
 import asyncpg
 import orjson
@@ -242,3 +243,27 @@ def _die_with_last_will(port: int, will_topic: str) -> None:
         time.sleep(0.2)
     finally:
         client.loop_stop()
+
+
+async def test_two_gateways_share_the_load_on_a_shared_subscription(
+    database_url: str, broker: Broker, topic_prefix: str
+) -> None:
+    """The scale-out path: two gateway workers in one MQTT v5 shared group each get part
+    of the traffic, and together store every message exactly once."""
+    await add_devices(database_url, DEVICES)
+    topic = scheme_for(topic_prefix).telemetry_topic("aq-1")
+    base = config_for(database_url, broker.port, topic_prefix, shared_group="workers")
+    one = base
+    two = replace(base, mqtt=replace(base.mqtt, client_id=base.mqtt.client_id + "-2"))
+    t0 = time.time() - 600
+    messages = [(topic, native("aq-1", {"pm25": float(i % 500)}, ts=t0 + i * 0.01, seq=i + 1))
+                for i in range(2000)]  # fmt: skip
+    async with running_gateway(one) as gw1, running_gateway(two) as gw2:
+        await publish(broker.port, messages)
+        stored = await wait_until(database_url, "SELECT count(*) FROM readings", 2000)
+        per_worker = [g.writer_metrics.readings_stored._value.get() for g in (gw1, gw2)]
+        received = [g.metrics.messages._value.get() for g in (gw1, gw2)]
+    q = await _fetch(database_url, "SELECT reason_code, count(*) FROM quarantine GROUP BY 1")
+    assert stored == 2000, (per_worker, received, q)
+    assert sum(per_worker) == 2000
+    assert min(per_worker) > 0, per_worker
