@@ -37,7 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     dbsub.add_parser("status", help="applied migration version and TimescaleDB edition")
     dbsub.add_parser("maintain", help="run rollups and retention once")
 
-    sub.add_parser("gateway", help="run the MQTT gateway (ingest only)")
+    gw = sub.add_parser("gateway", help="run the MQTT gateway (ingest only)")
+    gw.add_argument(
+        "--workers", type=int, default=1,
+        help="gateway processes on a shared subscription (default 1)",
+    )  # fmt: skip
     sub.add_parser("serve", help="run every long-lived part of the service in one process tree")
 
     dev = sub.add_parser("devices", help="the device registry")

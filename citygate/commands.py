@@ -97,6 +97,10 @@ async def maintenance_loop(settings: Settings) -> None:
 
 async def run_gateway(settings: Settings, args: argparse.Namespace) -> int:
     """Run the gateway until SIGTERM/SIGINT, then shut down in order."""
+    if getattr(args, "workers", 1) > 1:
+        from .workers import run_workers
+
+        return await run_workers(settings, args.workers)
     gw = Gateway(gateway_config(settings), load_profiles(settings))
     _stop_on_signals(gw.stop)
     await gw.run()

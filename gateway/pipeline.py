@@ -218,7 +218,7 @@ class Pipeline:
         problems: list[tuple[str, str]] | None = None
         if decoded.errors:
             problems = [("malformed", f"{m}: {r}" if m else r) for m, r in decoded.errors]
-        msg_us = received_us if decoded.time is None else int(decoded.time * 1e6)
+        msg_us = received_us if decoded.time is None else round(decoded.time * 1e6)
         lo = received_us - self._past_us
         hi = received_us + self._future_us
         metric_ids = self._metric_ids
@@ -226,7 +226,7 @@ class Pipeline:
         # Accepted readings by their time: each time becomes one row.
         rows: dict[int, dict[int, tuple[float, str | None]]] = {}
         for metric, t, value in decoded.readings:
-            t_us = msg_us if t is None else int(t * 1e6)
+            t_us = msg_us if t is None else round(t * 1e6)
             if t_us > hi:
                 reason = ("future_timestamp", f"{metric}: timestamp is in the future beyond "
                           f"the allowed skew of {self._limits.max_future_skew_s:g} s")  # fmt: skip
@@ -312,7 +312,7 @@ class Pipeline:
             and all(map(le, vals, hi))
         ):
             return False
-        t_us = received_us if ts is None else int(ts * 1e6)
+        t_us = received_us if ts is None else round(ts * 1e6)
         if not received_us - self._past_us <= t_us <= received_us + self._future_us:
             return False
         batch.add_row(t_us, entry.device_key, mids, vals, received_us)

@@ -77,6 +77,7 @@ def work(plan: Plan, counters: Any, stop: Flag) -> WorkerResult:
     rnd = random.Random(plan.seed * 1009 + plan.worker)
     heads = [b'{"id":"%s","ts":' % d.encode() for d in plan.devices]
     seqs = [FIRST_SEQ - 1] * len(plan.devices)
+    last_us = [0] * len(plan.devices)
     skipped: dict[str, list[int]] = {}
     templates, n_t = plan.templates, len(plan.templates)
     n_dev, qos, topics = len(plan.devices), plan.qos, plan.topics
@@ -88,7 +89,11 @@ def work(plan: Plan, counters: Any, stop: Flag) -> WorkerResult:
         end = start + plan.duration if plan.duration else float("inf")
         limit = plan.count if plan.count is not None else -1
         publish, wait_room = pub.publish, pub.wait_room
-        now_wall, clock = time.time, time.perf_counter
+        clock = time.perf_counter
+
+        def now_us() -> int:
+            return time.time_ns() // 1000
+
         while i != limit:
             if not i % PROGRESS_EVERY:
                 counters[plan.worker] = i
@@ -106,8 +111,15 @@ def work(plan: Plan, counters: Any, stop: Flag) -> WorkerResult:
                 skipped.setdefault(plan.devices[d], []).append(seq)
                 seq += 1
             seqs[d] = seq
-            payload = b'%s%.3f,"seq":%d,"values":%s}' % (
-                heads[d], now_wall(), seq, templates[seq % n_t]
+            # Microseconds, strictly increasing per device: a burst (after the broker
+            # made us wait) must not give one device two messages at the same time,
+            # which the gateway would rightly store as one (same device, same time).
+            ts_us = now_us()
+            if ts_us <= last_us[d]:
+                ts_us = last_us[d] + 1
+            last_us[d] = ts_us
+            payload = b'%s%d.%06d,"seq":%d,"values":%s}' % (
+                heads[d], *divmod(ts_us, 1_000_000), seq, templates[seq % n_t]
             )  # fmt: skip
             publish(topics[d], payload, qos)
             if dup and rnd.random() < dup:
