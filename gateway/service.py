@@ -96,10 +96,9 @@ class Gateway:
                 else None
             )
             provision_request = provisioner.request if provisioner else None
-            session_box: list[MqttSession] = []
 
             def on_commit(tokens: list[int]) -> None:
-                session_box[0].ack(tokens)
+                session.ack(tokens)  # bound below, before any batch can commit
 
             pipeline = Pipeline(
                 cfg.scheme,
@@ -119,7 +118,6 @@ class Gateway:
             session = MqttSession(
                 cfg.mqtt, cfg.scheme.subscriptions(cfg.shared_group), on_message, self.metrics
             )
-            session_box.append(session)
             self.session = session
             writer = BatchWriter(
                 pool, self.writer_metrics, backfill_horizon_s=cfg.backfill_horizon_s
@@ -147,15 +145,11 @@ class Gateway:
                 self.ready.set()
                 await self._stop.wait()
                 log.info("gateway: shutting down")
-                session.pause()
-                flusher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await flusher
+                session.pause()  # nothing new comes in; the flusher commits what was taken
+                self._flush_now.set()
                 try:
                     async with asyncio.timeout(cfg.shutdown_timeout_s):
-                        while pipeline.has_full():
-                            await self._flush(pipeline, writer)
-                        await self._flush(pipeline, writer)
+                        await flusher
                 except TimeoutError:
                     log.error("gateway: final flush timed out; the broker will redeliver")
                 await session.disconnect()
@@ -164,6 +158,7 @@ class Gateway:
         log.info("gateway: stopped")
 
     async def _flusher(self, pipeline: Pipeline, writer: BatchWriter) -> None:
+        """Commit batches as they fill or age; after stop, commit the rest and return."""
         delay = self.config.batch_max_delay_s
         while True:
             with contextlib.suppress(TimeoutError):
@@ -173,6 +168,8 @@ class Gateway:
             while pipeline.has_full():
                 await self._flush(pipeline, writer)
             await self._flush(pipeline, writer)
+            if self._stop.is_set():
+                return
 
     async def _flush(self, pipeline: Pipeline, writer: BatchWriter) -> None:
         if not pipeline.has_full() and pipeline.batch.is_empty():
