@@ -37,8 +37,11 @@ test: setup lint typecheck pytest
 demo: setup
 	$(BIN)/citygate demo
 
+# Benchmarks (minutes, loopback only); their figures are recorded in docs/performance.md.
 bench: setup
-	$(BIN)/python -m bench.ingest_throughput
+	$(BIN)/python -m bench.pipeline_cost
+	$(BIN)/python -m bench.row_layout
+	$(BIN)/python -m bench.ingest_throughput --workers 2
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
