@@ -112,11 +112,6 @@ class Settings(BaseSettings):
         """Port part of ``mqtt_url`` (1883 when absent)."""
         return urlsplit(self.mqtt_url).port or 1883
 
-    @property
-    def database_name(self) -> str:
-        """Database name in ``database_url``."""
-        return urlsplit(self.database_url).path.lstrip("/") or "postgres"
-
 
 def load_settings(**overrides: object) -> Settings:
     """Build the settings once, turning validation errors into one readable line."""
