@@ -17,6 +17,7 @@ import asyncpg
 from prometheus_client import CollectorRegistry
 
 from device_profiles import ProfileRegistry
+from ingest.batch import Batch
 from ingest.db import open_pool
 from ingest.devices import ensure_metrics
 from ingest.metrics import WriterMetrics
@@ -85,7 +86,7 @@ class Gateway:
         if cfg.auto_provision_profile and cfg.auto_provision_profile not in self.profiles:
             raise ValueError(f"auto-provision profile {cfg.auto_provision_profile!r} is unknown")
         async with open_pool(
-            cfg.database_url, min_size=1, max_size=3, init=_init_connection
+            cfg.database_url, min_size=2, max_size=4, init=_init_connection
         ) as pool:
             async with pool.acquire() as conn:
                 metric_names = {m for p in self.profiles for m in p.metrics}
@@ -158,26 +159,52 @@ class Gateway:
         log.info("gateway: stopped")
 
     async def _flusher(self, pipeline: Pipeline, writer: BatchWriter) -> None:
-        """Commit batches as they fill or age; after stop, commit the rest and return."""
-        delay = self.config.batch_max_delay_s
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._flush_now.wait()
-            self._flush_now.clear()
-            while pipeline.has_full():
-                await self._flush(pipeline, writer)
-            await self._flush(pipeline, writer)
-            if self._stop.is_set():
-                return
+        """Commit batches as they fill or age, two at a time; after stop, commit the rest
+        and return.
 
-    async def _flush(self, pipeline: Pipeline, writer: BatchWriter) -> None:
-        if not pipeline.has_full() and pipeline.batch.is_empty():
-            if pipeline.batch.messages:
-                pipeline.take()
-            return
-        batch = pipeline.take()
+        Two writes overlap so that PostgreSQL works on one batch while the other is sent
+        (one backend is one core). Acknowledgements still go out in the order the
+        messages came: a batch's wait for the one before it.
+        """
+        delay = self.config.batch_max_delay_s
+        in_flight: asyncio.Task[None] | None = None
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._flush_now.wait()
+                self._flush_now.clear()
+                # Full batches, then whatever the current one holds (once per wake-up, so
+                # batches grow while the database is busy rather than shrink to nothing).
+                while pipeline.has_full() or not pipeline.batch.is_empty():
+                    full = pipeline.has_full()
+                    started = asyncio.create_task(
+                        self._commit(writer, pipeline.take(), in_flight), name="batch-commit"
+                    )
+                    if in_flight is not None:
+                        await in_flight  # at most two batches in flight
+                    in_flight = started
+                    if not full:
+                        break
+                if pipeline.batch.is_empty() and pipeline.batch.messages:
+                    pipeline.take()  # only dropped QoS 0 traffic: nothing to write
+                if self._stop.is_set():
+                    if in_flight is not None:
+                        await in_flight
+                    return
+        finally:
+            if in_flight is not None and not in_flight.done():
+                in_flight.cancel()
+
+    async def _commit(
+        self, writer: BatchWriter, batch: Batch, before: asyncio.Task[None] | None
+    ) -> None:
+        on_commit, batch.on_commit = batch.on_commit, None
         await writer.write(batch)
+        if before is not None:
+            await asyncio.shield(before)  # acknowledge in order
+        if on_commit is not None and batch.acks:
+            on_commit(batch.acks)
         if batch.publish_us:
             now_us = time.time_ns() // 1000
             lag = self.metrics.lag

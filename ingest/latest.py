@@ -27,8 +27,10 @@ _REPLACE = (
 )
 
 # Built from constant SQL fragments only; values travel by COPY.
+# ORDER BY device_key: two batches committing at once lock latest rows in the same order,
+# so they wait for each other instead of deadlocking.
 MERGE_LATEST = f"""
-INSERT INTO latest AS l SELECT * FROM pg_temp.citygate_latest
+INSERT INTO latest AS l SELECT * FROM pg_temp.citygate_latest ORDER BY device_key
 ON CONFLICT (device_key) DO UPDATE SET
     time = greatest(l.time, excluded.time),
     received_at = greatest(l.received_at, excluded.received_at),
