@@ -168,6 +168,7 @@ class Gateway:
         """
         delay = self.config.batch_max_delay_s
         in_flight: asyncio.Task[None] | None = None
+        started: asyncio.Task[None] | None = None
         try:
             while True:
                 with contextlib.suppress(TimeoutError):
@@ -193,8 +194,9 @@ class Gateway:
                         await in_flight
                     return
         finally:
-            if in_flight is not None and not in_flight.done():
-                in_flight.cancel()
+            for task in (in_flight, started):
+                if task is not None and not task.done():
+                    task.cancel()
 
     async def _commit(
         self, writer: BatchWriter, batch: Batch, before: asyncio.Task[None] | None
