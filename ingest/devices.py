@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import logging
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,10 +201,9 @@ def load_device_file(path: Path) -> list[DeviceRecord]:
         shown = "\n".join(problems[:20])
         more = f"\n... and {len(problems) - 20} more" if len(problems) > 20 else ""
         raise DeviceError(f"{len(problems)} bad device rows, nothing imported:\n{shown}{more}")
-    ids = [r.id for r in records]
-    if len(set(ids)) != len(ids):
-        dup = sorted({i for i in ids if ids.count(i) > 1})[:5]
-        raise DeviceError(f"{path}: duplicate device ids: {', '.join(dup)}")
+    dup = sorted(i for i, n in Counter(r.id for r in records).items() if n > 1)
+    if dup:
+        raise DeviceError(f"{path}: duplicate device ids: {', '.join(dup[:5])}")
     return records
 
 

@@ -2,7 +2,8 @@
 
 Why our own: the gateway must acknowledge each QoS 1 message only after the batch that
 carried it is committed, and must do so at tens of thousands of messages per second.
-paho-mqtt 2.x has ``manual_ack`` but tops out near 30k msg/s here; aiomqtt has no public
+paho-mqtt 2.x has ``manual_ack`` but a paho subscriber alone tops out near 30k msg/s on our
+machine (figure from the issue, docs/performance.md); aiomqtt has no public
 manual acknowledgement (its issue #345); gmqtt is fast but only acknowledges through a
 coroutine per message. This client parses PUBLISH frames straight from the socket buffer
 and writes the acknowledgements of a whole batch in one write. It speaks only what a
