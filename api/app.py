@@ -1,48 +1,44 @@
-"""The HTTP app. Today: operational endpoints (health, readiness, Prometheus metrics).
-Open data, SensorThings and Open311 routes are added by later work on the same app."""
+"""The HTTP app: open data (no key), SensorThings API, Open311 GeoReport v2, operator
+endpoints (API keys with roles) and operational endpoints, over one :class:`ApiContext`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
-import asyncpg
-from fastapi import FastAPI, Response
-from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from .auth import Authenticator
+from .context import ApiContext
+from .errors import ErrorFormatter, install_error_handlers
+from .routes import keys, ops
 
 __all__ = ["create_app"]
 
+DESCRIPTION = """\
+Open city data from citygate: devices, latest values, history, live updates, OGC
+SensorThings API 1.1 and Open311 GeoReport v2. Reading open data needs no key; operator
+endpoints need an API key (`X-API-Key` header or `Authorization: Bearer`) with a role.
+"""
 
-def create_app(
-    pool: asyncpg.Pool,
-    metrics: CollectorRegistry,
-    broker_connected: Callable[[], bool],
-) -> FastAPI:
-    """The app, over resources the caller owns (the pool, the gateway's metrics)."""
-    app = FastAPI(title="citygate", version="0.1.0")
 
-    @app.get("/healthz", tags=["operations"])
-    async def healthz() -> dict[str, str]:
-        """The process is up."""
-        return {"status": "ok"}
+def create_app(ctx: ApiContext) -> FastAPI:
+    """The app over resources the caller owns; background tasks it needs are appended to
+    ``ctx.background`` for the caller to run."""
+    app = FastAPI(title="citygate", version="0.1.0", description=DESCRIPTION)
+    app.state.ctx = ctx
+    auth = Authenticator(ctx.pool, ctx.config.key_cache_s)
+    app.state.auth = auth
+    ctx.background.append(("api-key-usage", auth.run))
 
-    @app.get("/readyz", tags=["operations"])
-    async def readyz() -> JSONResponse:
-        """Ready when the database answers and the gateway holds its broker session."""
-        checks: dict[str, str] = {}
-        try:
-            async with pool.acquire(timeout=2) as conn:
-                await conn.fetchval("SELECT 1")
-            checks["database"] = "ok"
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            checks["database"] = f"unavailable: {type(exc).__name__}"
-        checks["broker"] = "ok" if broker_connected() else "not connected"
-        ready = all(v == "ok" for v in checks.values())
-        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+    formatters: dict[str, ErrorFormatter] = {}
+    app.include_router(ops.router)
+    app.include_router(keys.router)
 
-    @app.get("/metrics", tags=["operations"])
-    async def prometheus_metrics() -> Response:
-        """Prometheus exposition of the gateway's and the writer's metrics."""
-        return Response(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)
-
+    install_error_handlers(app, formatters)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(ctx.config.cors_origins),
+        allow_methods=["GET", "HEAD", "OPTIONS"] if "*" in ctx.config.cors_origins else ["*"],
+        allow_headers=["*"],
+        expose_headers=["ETag", "Retry-After", "Link"],
+    )
     return app

@@ -54,6 +54,17 @@ def _parser() -> argparse.ArgumentParser:
     ena = devsub.add_parser("enable", help="enable a device again")
     ena.add_argument("device_id")
 
+    keys = sub.add_parser("keys", help="API keys for operators and apps")
+    keysub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    kc = keysub.add_parser("create", help="create a key (printed once)")
+    kc.add_argument("--name", required=True, help="who or what uses the key")
+    kc.add_argument("--role", required=True, choices=["viewer", "operator", "admin"])
+    kc.add_argument("--district", action="append",
+                    help="limit the key to this district (repeatable); default: all")  # fmt: skip
+    keysub.add_parser("list", help="list keys (prefixes, roles, scopes)")
+    kr = keysub.add_parser("revoke", help="revoke a key by its prefix")
+    kr.add_argument("prefix")
+
     q = sub.add_parser("quarantine", help="browse refused messages")
     q.add_argument("--reason", help="only this reason code")
     q.add_argument("--device", help="only this device id")

@@ -9,17 +9,17 @@ import signal
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-import uvicorn
-
-from api.app import create_app
+from api.context import ApiContext, MetricCatalogue
+from api.service import ApiService
 from gateway.service import Gateway
+from ingest import api_keys
 from ingest import devices as registry
 from ingest.db import connection, create_database, describe_url, open_pool
 from ingest.maintenance import Maintenance, detect_edition
 from ingest.migrations import available_migrations, current_version, upgrade
 
 from .settings import Settings
-from .wiring import gateway_config, load_profiles, retention_policy
+from .wiring import api_config, gateway_config, load_profiles, retention_policy
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ Command = Callable[[Settings, argparse.Namespace], Awaitable[int]]
 def lookup(args: argparse.Namespace) -> Command:
     """The coroutine function for the parsed command line."""
     name = args.command
-    for attr in ("db_command", "devices_command"):
+    for attr in ("db_command", "devices_command", "keys_command"):
         if getattr(args, attr, None):
             name = f"{name}_{getattr(args, attr)}"
     return _COMMANDS[name]
@@ -119,23 +119,27 @@ async def serve(settings: Settings, args: argparse.Namespace) -> int:
 
 async def run_service(settings: Settings, gw: Gateway) -> None:
     """The long-lived parts of a citygate process; returns once the gateway has stopped."""
+    profiles = gw.profiles
     async with open_pool(settings.database_url, max_size=settings.db_pool_size) as pool:
-        app = create_app(
-            pool,
-            gw.prometheus,
-            lambda: gw.session is not None and gw.session.connected.is_set(),
-        )
-        server = uvicorn.Server(
-            uvicorn.Config(
-                app, host=settings.api_host, port=settings.api_port, log_level="warning",
-                lifespan="off",
+        async with pool.acquire() as conn:
+            catalogue = await registry.ensure_metrics(
+                conn, {m for p in profiles for m in p.metrics}
             )
-        )  # fmt: skip
+        ctx = ApiContext(
+            pool=pool,
+            profiles=profiles,
+            metrics=MetricCatalogue.of(catalogue),
+            config=api_config(settings),
+            feed=gw.feed,
+            prometheus=gw.prometheus,
+            broker_connected=lambda: gw.session is not None and gw.session.connected.is_set(),
+        )
+        api = ApiService(ctx, settings.api_host, settings.api_port)
         async with asyncio.TaskGroup() as tg:
             maint = tg.create_task(maintenance_loop(settings), name="maintenance")
-            http = tg.create_task(server.serve(), name="http-api")
+            http = tg.create_task(api.run(), name="http-api")
             await tg.create_task(gw.run(), name="gateway")
-            server.should_exit = True
+            api.stop()
             maint.cancel()
             await http
 
@@ -186,6 +190,37 @@ async def _set_enabled(settings: Settings, device_id: str, *, enabled: bool) -> 
     async with connection(settings.database_url) as conn:
         await registry.disable_device(conn, device_id, enabled=enabled)
     print(f"{'enabled' if enabled else 'disabled'} {device_id}")
+    return 0
+
+
+async def keys_create(settings: Settings, args: argparse.Namespace) -> int:
+    """Create an API key and print it (it is shown this once)."""
+    async with connection(settings.database_url) as conn:
+        key, text = await api_keys.create_key(conn, args.name, args.role, args.district or None)
+    scope = ", ".join(key.districts) if key.districts else "all districts"
+    print(f"created {key.role} key {key.prefix} for {key.name!r} ({scope})")
+    print(text)
+    print("keep it now: it is stored hashed and cannot be shown again")
+    return 0
+
+
+async def keys_list(settings: Settings, args: argparse.Namespace) -> int:
+    """List API keys (prefixes, never secrets)."""
+    async with connection(settings.database_url) as conn:
+        keys = await api_keys.list_keys(conn)
+    for k in keys:
+        state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
+        scope = ",".join(k.districts) if k.districts else "*"
+        print(f"{k.prefix}  {k.role:<8} {state:<18} {scope:<20} {k.name}")
+    print(f"{len(keys)} keys")
+    return 0
+
+
+async def keys_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    """Revoke an API key by its prefix."""
+    async with connection(settings.database_url) as conn:
+        key = await api_keys.revoke_key(conn, args.prefix)
+    print(f"revoked key {key.prefix} ({key.name})")
     return 0
 
 
@@ -254,6 +289,9 @@ _COMMANDS: dict[str, Command] = {
     "devices_list": devices_list,
     "devices_disable": devices_disable,
     "devices_enable": devices_enable,
+    "keys_create": keys_create,
+    "keys_list": keys_list,
+    "keys_revoke": keys_revoke,
     "quarantine": quarantine,
     "profiles": profiles,
     "simulate": simulate,

@@ -76,6 +76,17 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    # Base of absolute links (SensorThings selfLinks, Open311 discovery); default: host:port.
+    api_public_url: str | None = None
+    api_cors_origins: list[str] = Field(default_factory=lambda: ["*"])
+    api_rate_limit_per_s: PositiveFloat = 20.0
+    api_rate_limit_burst: PositiveInt = 100
+    api_max_page_size: Annotated[int, Field(ge=10, le=100_000)] = 1000
+    api_max_history_points: Annotated[int, Field(ge=100)] = 100_000
+    api_max_range_days: PositiveInt = 400
+    api_key_cache_s: Annotated[float, Field(ge=0)] = 30.0
+    open311_jurisdiction_id: str = "citygate"
+    sta_mqtt_enabled: bool = True
 
     log_level: str = "INFO"
 
@@ -101,6 +112,18 @@ class Settings(BaseSettings):
                 "auto_provision needs CITYGATE_AUTO_PROVISION_PROFILE (the profile new devices get)"
             )
         return self
+
+    @field_validator("api_public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        return _check_url(value, ("http", "https"), "public URL").rstrip("/")
+
+    @property
+    def public_url(self) -> str:
+        """Base of absolute links the API writes."""
+        return self.api_public_url or f"http://{self.api_host}:{self.api_port}"
 
     @property
     def mqtt_host(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from api.context import ApiConfig
 from device_profiles import ProfileRegistry
 from gateway.mqtt import ConnectOptions
 from gateway.pipeline import Limits
@@ -13,7 +14,7 @@ from ingest.maintenance import RetentionPolicy
 
 from .settings import Settings
 
-__all__ = ["gateway_config", "load_profiles", "retention_policy", "topic_scheme"]
+__all__ = ["api_config", "gateway_config", "load_profiles", "retention_policy", "topic_scheme"]
 
 
 def topic_scheme(settings: Settings) -> TopicScheme:
@@ -66,3 +67,20 @@ def retention_policy(settings: Settings) -> RetentionPolicy:
 def load_profiles(settings: Settings) -> ProfileRegistry:
     """Built-in profiles plus the operator's profile directories."""
     return ProfileRegistry.load(settings.profile_dirs)
+
+
+def api_config(settings: Settings) -> ApiConfig:
+    """The HTTP API's limits and options."""
+    return ApiConfig(
+        public_url=settings.public_url,
+        cors_origins=tuple(settings.api_cors_origins),
+        rate_limit_per_s=settings.api_rate_limit_per_s,
+        rate_limit_burst=settings.api_rate_limit_burst,
+        max_page_size=settings.api_max_page_size,
+        default_page_size=min(100, settings.api_max_page_size),
+        max_history_points=settings.api_max_history_points,
+        max_range_days=settings.api_max_range_days,
+        key_cache_s=settings.api_key_cache_s,
+        open311_jurisdiction_id=settings.open311_jurisdiction_id,
+        sta_mqtt_enabled=settings.sta_mqtt_enabled,
+    )

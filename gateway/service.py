@@ -20,6 +20,7 @@ from device_profiles import ProfileRegistry
 from ingest.batch import Batch
 from ingest.db import open_pool
 from ingest.devices import ensure_metrics
+from ingest.feed import CommitFeed
 from ingest.metrics import WriterMetrics
 from ingest.writer import STAGING_DDL, BatchWriter
 
@@ -62,8 +63,11 @@ class Gateway:
         config: GatewayConfig,
         profiles: ProfileRegistry,
         metrics_registry: CollectorRegistry | None = None,
+        feed: CommitFeed | None = None,
     ) -> None:
         self.config = config
+        # Committed readings go here (rules, live updates), in commit order.
+        self.feed = feed or CommitFeed()
         self.profiles = profiles
         self.prometheus = metrics_registry or CollectorRegistry()
         self.metrics = GatewayMetrics(self.prometheus)
@@ -202,11 +206,12 @@ class Gateway:
         self, writer: BatchWriter, batch: Batch, before: asyncio.Task[None] | None
     ) -> None:
         on_commit, batch.on_commit = batch.on_commit, None
-        await writer.write(batch)
+        result = await writer.write(batch)
         if before is not None:
-            await asyncio.shield(before)  # acknowledge in order
+            await asyncio.shield(before)  # acknowledge (and publish) in order
         if on_commit is not None and batch.acks:
             on_commit(batch.acks)
+        self.feed.publish_batch(batch, result.duplicates)
         if batch.publish_us:
             now_us = time.time_ns() // 1000
             lag = self.metrics.lag
