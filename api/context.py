@@ -39,6 +39,11 @@ class ApiConfig:
     key_cache_s: float = 30.0
     open311_jurisdiction_id: str = "citygate"
     sta_mqtt_enabled: bool = True
+    # The broker, for the parts of the API that publish (SensorThings MQTT extension).
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,4 +83,8 @@ def api_config(settings: Settings) -> ApiConfig:
         key_cache_s=settings.api_key_cache_s,
         open311_jurisdiction_id=settings.open311_jurisdiction_id,
         sta_mqtt_enabled=settings.sta_mqtt_enabled,
+        mqtt_host=settings.mqtt_host,
+        mqtt_port=settings.mqtt_port,
+        mqtt_username=settings.mqtt_username,
+        mqtt_password=settings.mqtt_password,
     )
