@@ -1,0 +1,281 @@
+"""Rules compiled against the device registry: one *leaf* per single-metric condition,
+one *slot* per (leaf, device in scope), numeric parameter arrays per leaf, and per metric
+an index from device key to its slots, so a batch's readings become (slot, reading)
+pairs with a few numpy operations, whatever the number of rules."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from device_profiles import ProfileRegistry
+
+from .devices import DeviceTable
+from .model import (
+    AllOf,
+    AnyOf,
+    Consecutive,
+    Fleet,
+    Leaf,
+    NoData,
+    Rate,
+    Rule,
+    StateIs,
+    Threshold,
+    Window,
+)
+
+__all__ = [
+    "AGGS",
+    "ANY_METRIC",
+    "KIND",
+    "Compiled",
+    "MetricIndex",
+    "RuleInfo",
+    "StoredRule",
+    "compile_rules",
+]
+
+ANY_METRIC = -1
+KIND = {"threshold": 0, "consecutive": 1, "rate": 2, "window": 3, "state": 4, "no_data": 5}
+AGGS = {"avg": 0, "min": 1, "max": 2, "sum": 3, "count": 4, "percentile": 5}
+WHEN = {"always": 0, "daylight": 1, "night": 2}
+SIMPLE, PART, FLEET = 0, 1, 2
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRule:
+    """A rule as stored: its id and version identify its evaluation state."""
+
+    id: int
+    version: int
+    rule: Rule
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInfo:
+    """A compiled rule: where its leaves are and how they combine."""
+
+    index: int
+    stored: StoredRule
+    leaves: tuple[int, ...]
+    combine: str  # "simple", "all", "any", "fleet"
+
+    @property
+    def rule(self) -> Rule:
+        """The rule definition."""
+        return self.stored.rule
+
+
+@dataclass(frozen=True, slots=True)
+class MetricIndex:
+    """Device key -> slots of the leaves on one metric (sorted keys, ranges)."""
+
+    keys: I64
+    starts: I64
+    counts: I64
+    slots: I64
+
+
+@dataclass(slots=True)
+class Compiled:
+    """Everything the evaluator needs, as arrays."""
+
+    rules: list[RuleInfo] = field(default_factory=list)
+    leaf_rule: list[int] = field(default_factory=list)
+    leaf_role: list[int] = field(default_factory=list)
+    leaf_defs: list[Leaf] = field(default_factory=list)
+    # Per leaf, numeric parameters (filled by _params).
+    p: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
+    slot_leaf: I64 = field(default_factory=lambda: np.empty(0, np.int64))
+    slot_device: I64 = field(default_factory=lambda: np.empty(0, np.int64))
+    slot_nodata_us: I64 = field(default_factory=lambda: np.empty(0, np.int64))
+    slot_keys: list[tuple[int, int, int, int]] = field(default_factory=list)
+    by_metric: dict[int, MetricIndex] = field(default_factory=dict)
+    leaf_rule_np: I64 = field(default_factory=lambda: np.empty(0, np.int64))
+    leaf_role_np: I64 = field(default_factory=lambda: np.empty(0, np.int64))
+
+    @property
+    def n_slots(self) -> int:
+        """How many (leaf, device) slots there are."""
+        return len(self.slot_leaf)
+
+
+def _metric_of(leaf: Leaf) -> str | None:
+    return leaf.metric
+
+
+def _compare_params(leaf: Threshold | Consecutive | Rate | Window) -> tuple[float, ...]:
+    """(hi_gt, hi_lt, clr_lo, clr_hi): hi when v > hi_gt or v < hi_lt; lo when
+    clr_lo <= v <= clr_hi."""
+    inf = float("inf")
+    if leaf.above is not None:
+        c = leaf.clear if isinstance(leaf.clear, float | int) else leaf.above
+        return leaf.above, -inf, -inf, float(c)
+    if leaf.below is not None:
+        c = leaf.clear if isinstance(leaf.clear, float | int) else leaf.below
+        return inf, leaf.below, float(c), inf
+    assert leaf.outside is not None
+    lo, hi = leaf.outside
+    band = leaf.clear if isinstance(leaf.clear, tuple) else (lo, hi)
+    return hi, lo, band[0], band[1]
+
+
+def _leaf_row(
+    leaf: Leaf, metric_ids: dict[str, int], profiles: ProfileRegistry
+) -> dict[str, float]:
+    inf = float("inf")
+    row: dict[str, float] = {
+        "kind": KIND[leaf.kind],
+        "hi_gt": inf,
+        "hi_lt": -inf,
+        "clr_lo": -inf,
+        "clr_hi": inf,
+        "need_hi_us": 0,
+        "need_hi_n": 1,
+        "need_lo_us": 0,
+        "need_lo_n": 1,
+        "state_mask": 0,
+        "when": 0,
+        "per_us": 0,
+        "max_gap_us": 0,
+        "window_us": 0,
+        "agg": 0,
+        "q": 0,
+        "min_count": 1,
+    }
+    name = _metric_of(leaf)
+    row["metric"] = ANY_METRIC if name is None else metric_ids[name]
+    if isinstance(leaf, Threshold | Consecutive | Rate | Window):
+        row["hi_gt"], row["hi_lt"], row["clr_lo"], row["clr_hi"] = _compare_params(leaf)
+    if isinstance(leaf, Threshold | Rate | Window | StateIs):
+        row["need_hi_us"], row["need_lo_us"] = leaf.for_, leaf.clear_for
+    if isinstance(leaf, Consecutive):
+        row["need_hi_n"], row["need_lo_n"] = leaf.count, leaf.clear_count
+    if isinstance(leaf, Rate):
+        row["per_us"], row["max_gap_us"] = leaf.per, leaf.max_gap
+    if isinstance(leaf, Window):
+        row["window_us"], row["agg"] = leaf.window, AGGS[leaf.agg]
+        row["q"], row["min_count"] = leaf.q or 0, leaf.min_count
+    if isinstance(leaf, StateIs):
+        row["when"] = WHEN[leaf.when]
+    return row
+
+
+def _state_mask(leaf: StateIs, profile_states: tuple[str, ...]) -> int:
+    mask = 0
+    for s in leaf.in_:
+        if s in profile_states:
+            mask |= 1 << profile_states.index(s)
+    return mask
+
+
+def compile_rules(
+    rules: Sequence[StoredRule],
+    devices: DeviceTable,
+    profiles: ProfileRegistry,
+    metric_ids: dict[str, int],
+) -> Compiled:
+    """Compile enabled rules against the current devices. Rules are expected to have
+    passed :func:`rules.check.check_rule`; devices whose profile lacks a leaf's metric
+    get no slot for it."""
+    out = Compiled()
+    rows: list[dict[str, float]] = []
+    slot_leaf: list[int] = []
+    slot_dev: list[int] = []
+    slot_nd: list[int] = []
+    masks: dict[tuple[int, str], int] = {}  # (leaf, profile) -> state mask
+    for stored in rules:
+        rule = stored.rule
+        if not rule.enabled:
+            continue
+        c = rule.condition
+        combine = (
+            "all"
+            if isinstance(c, AllOf)
+            else "any"
+            if isinstance(c, AnyOf)
+            else "fleet"
+            if isinstance(c, Fleet)
+            else "simple"
+        )
+        role = {"simple": SIMPLE, "fleet": FLEET}.get(combine, PART)
+        members = devices.matching(rule.scope)
+        first_leaf = len(rows)
+        for li, leaf in enumerate(rule.leaves()):
+            leaf_index = len(rows)
+            row = _leaf_row(leaf, metric_ids, profiles)
+            rows.append(row)
+            out.leaf_rule.append(len(out.rules))
+            out.leaf_role.append(role)
+            out.leaf_defs.append(leaf)
+            name = _metric_of(leaf)
+            for d in members:
+                if d.profile not in profiles:
+                    continue
+                profile = profiles.get(d.profile)
+                if name is not None and name not in profile.metrics:
+                    continue
+                if isinstance(leaf, StateIs):
+                    states = profile.metrics[leaf.metric].states or ()
+                    masks[(leaf_index, d.profile)] = _state_mask(leaf, states)
+                nodata = 0
+                if isinstance(leaf, NoData):
+                    nodata = (
+                        leaf.for_
+                        if leaf.for_ is not None
+                        else round(profile.reporting_interval_s * leaf.interval_factor * 1_000_000)
+                    )
+                slot_leaf.append(leaf_index)
+                slot_dev.append(d.device_key)
+                slot_nd.append(nodata)
+                out.slot_keys.append((stored.id, stored.version, li, d.device_key))
+        out.rules.append(
+            RuleInfo(len(out.rules), stored, tuple(range(first_leaf, len(rows))), combine)
+        )
+    keys = (
+        rows[0].keys() if rows else _leaf_row(NoData(kind="no_data"), metric_ids, profiles).keys()
+    )
+    for k in keys:
+        dtype = np.float64 if k in ("hi_gt", "hi_lt", "clr_lo", "clr_hi", "q") else np.int64
+        out.p[k] = np.asarray([r[k] for r in rows], dtype=dtype)
+    out.slot_leaf = np.asarray(slot_leaf, np.int64)
+    out.slot_device = np.asarray(slot_dev, np.int64)
+    out.slot_nodata_us = np.asarray(slot_nd, np.int64)
+    # State masks are per (leaf, profile): store per slot (devices of one leaf may differ
+    # in profile only if the rule's scope spans profiles).
+    prof_of = {k: devices.by_key[k].profile for k in set(slot_dev)}
+    out.p["slot_state_mask"] = np.asarray(
+        [masks.get((lf, prof_of[d]), 0) for lf, d in zip(slot_leaf, slot_dev, strict=True)],
+        np.int64,
+    )
+    out.by_metric = _index(out)
+    out.leaf_rule_np = np.asarray(out.leaf_rule, np.int64)
+    out.leaf_role_np = np.asarray(out.leaf_role, np.int64)
+    return out
+
+
+def _index(c: Compiled) -> dict[int, MetricIndex]:
+    if c.n_slots == 0:
+        return {}
+    metric = c.p["metric"].astype(np.int64)[c.slot_leaf]
+    order = np.lexsort((c.slot_device, metric))
+    out: dict[int, MetricIndex] = {}
+    for m in np.unique(metric).tolist():
+        sel = order[metric[order] == m]
+        devs = c.slot_device[sel]
+        keys, starts, counts = np.unique(devs, return_index=True, return_counts=True)
+        out[int(m)] = MetricIndex(
+            keys.astype(np.int64),
+            starts.astype(np.int64),
+            counts.astype(np.int64),
+            sel.astype(np.int64),
+        )
+    return out
