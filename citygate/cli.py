@@ -12,8 +12,10 @@ from pathlib import Path
 
 from device_profiles import ProfileError
 from ingest.errors import IngestError
+from rules.errors import RuleError
 from simulators import cli as sim_cli
 
+from . import rule_commands
 from .settings import Settings, SettingsError, load_settings
 
 __all__ = ["main"]
@@ -71,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--limit", type=int, default=20)
 
     sub.add_parser("profiles", help="list the device profiles (built-in and operator's)")
+    rule_commands.add_parser(sub)
     sim_cli.add_parser(sub)
     demo = sub.add_parser("demo", help="set up and run a simulated city end to end")
     demo.add_argument("--devices", type=int, default=300, help="fleet size (default 300)")
@@ -98,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     handler: Command = commands.lookup(args)
     try:
         code = asyncio.run(_run_until_signal(handler(settings, args)))
-    except (IngestError, ProfileError, SettingsError) as exc:
+    except (IngestError, ProfileError, RuleError, SettingsError) as exc:
         print(f"citygate: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
     except KeyboardInterrupt:

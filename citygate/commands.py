@@ -17,9 +17,11 @@ from ingest import devices as registry
 from ingest.db import connection, create_database, describe_url, open_pool
 from ingest.maintenance import Maintenance, detect_edition
 from ingest.migrations import available_migrations, current_version, upgrade
+from rules.engine import RulesEngine
 
+from . import rule_commands
 from .settings import Settings
-from .wiring import api_config, gateway_config, load_profiles, retention_policy
+from .wiring import api_config, engine_config, gateway_config, load_profiles, retention_policy
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,7 @@ Command = Callable[[Settings, argparse.Namespace], Awaitable[int]]
 def lookup(args: argparse.Namespace) -> Command:
     """The coroutine function for the parsed command line."""
     name = args.command
-    for attr in ("db_command", "devices_command", "keys_command"):
+    for attr in ("db_command", "devices_command", "keys_command", "rules_command"):
         if getattr(args, attr, None):
             name = f"{name}_{getattr(args, attr)}"
     return _COMMANDS[name]
@@ -135,12 +137,20 @@ async def run_service(settings: Settings, gw: Gateway) -> None:
             broker_connected=lambda: gw.session is not None and gw.session.connected.is_set(),
         )
         api = ApiService(ctx, settings.api_host, settings.api_port)
+        engine = (
+            RulesEngine(pool, profiles, gw.feed, engine_config(settings), gw.prometheus)
+            if settings.rules_enabled
+            else None
+        )
         async with asyncio.TaskGroup() as tg:
             maint = tg.create_task(maintenance_loop(settings), name="maintenance")
+            rules = tg.create_task(engine.run(), name="rules-engine") if engine else None
             http = tg.create_task(api.run(), name="http-api")
             await tg.create_task(gw.run(), name="gateway")
             api.stop()
             maint.cancel()
+            if rules is not None:
+                rules.cancel()
             await http
 
 
@@ -295,5 +305,9 @@ _COMMANDS: dict[str, Command] = {
     "quarantine": quarantine,
     "profiles": profiles,
     "simulate": simulate,
+    "rules_apply": rule_commands.rules_apply,
+    "rules_export": rule_commands.rules_export,
+    "rules_list": rule_commands.rules_list,
+    "rules_backtest": rule_commands.rules_backtest,
     "demo": demo,
 }

@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     open311_jurisdiction_id: str = "citygate"
     sta_mqtt_enabled: bool = True
 
+    rules_enabled: bool = True
+    rules_tick_s: PositiveFloat = 5.0
+    rules_max_lookback_h: PositiveFloat = 6.0
+
     log_level: str = "INFO"
 
     @field_validator("database_url")

@@ -11,10 +11,18 @@ from gateway.pipeline import Limits
 from gateway.service import GatewayConfig
 from gateway.topics import TopicScheme
 from ingest.maintenance import RetentionPolicy
+from rules.engine import EngineConfig
 
 from .settings import Settings
 
-__all__ = ["api_config", "gateway_config", "load_profiles", "retention_policy", "topic_scheme"]
+__all__ = [
+    "api_config",
+    "engine_config",
+    "gateway_config",
+    "load_profiles",
+    "retention_policy",
+    "topic_scheme",
+]
 
 
 def topic_scheme(settings: Settings) -> TopicScheme:
@@ -87,4 +95,13 @@ def api_config(settings: Settings) -> ApiConfig:
         mqtt_port=settings.mqtt_port,
         mqtt_username=settings.mqtt_username,
         mqtt_password=settings.mqtt_password,
+    )
+
+
+def engine_config(settings: Settings) -> EngineConfig:
+    """The rules engine's configuration."""
+    return EngineConfig(
+        database_url=settings.database_url,
+        tick_s=settings.rules_tick_s,
+        max_lookback_s=settings.rules_max_lookback_h * 3600,
     )

@@ -137,3 +137,10 @@ def _problems(exc: ValidationError, root: yaml.Node | None) -> list[Problem]:
             msg += " (YAML reads unquoted on/off/yes/no as booleans: quote the value)"
         problems.append((line, f"{where}: {msg}" if where else msg))
     return problems
+
+
+def validation_problems(exc: ValidationError, root: yaml.Node | None) -> list[Problem]:
+    """(line, "dotted.path: message") for each error of a pydantic validation of the data
+    composed from ``root``: the same readable form profile errors take (used for rule
+    files too)."""
+    return _problems(exc, root)

@@ -43,7 +43,7 @@ from .window import WindowBuffer, aggregate
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Evaluator"]
+__all__ = ["Evaluator", "adopt"]
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -427,3 +427,36 @@ class Evaluator:
 
 def _num(x: float) -> float | None:
     return None if np.isnan(x) else float(x)
+
+
+def adopt(target: Evaluator, source: Evaluator) -> int:
+    """Copy the state of every slot ``source`` has into the same slot of ``target``
+    (matched by rule version, condition and device), with its windows and AND/OR and
+    fleet state; returns how many slots were taken over."""
+    mine = {k: i for i, k in enumerate(target.compiled.slot_keys)}
+    pairs = [(mine[k], i) for i, k in enumerate(source.compiled.slot_keys) if k in mine]
+    if pairs:
+        dst = np.asarray([p[0] for p in pairs], np.int64)
+        src = np.asarray([p[1] for p in pairs], np.int64)
+        ts, ss = target.state, source.state
+        ts.active[dst] = ss.active[src]
+        ts.last_t[dst] = ss.last_t[src]
+        ts.last_v[dst] = ss.last_v[src]
+        for a, b in ((ts.raise_, ss.raise_), (ts.clear, ss.clear)):
+            a.start[dst], a.length[dst], a.fired[dst] = b.start[src], b.length[src], b.fired[src]
+        target.nd_base[dst] = source.nd_base[src]
+        moved = {int(s): int(d) for d, s in pairs}
+        keep = ~np.isin(target.windows.slot, dst)
+        sw = source.windows
+        take = np.isin(sw.slot, src)
+        target.windows.slot = np.concatenate(
+            (
+                target.windows.slot[keep],
+                np.asarray([moved[s] for s in sw.slot[take].tolist()], np.int64),
+            )
+        )
+        target.windows.t = np.concatenate((target.windows.t[keep], sw.t[take]))
+        target.windows.v = np.concatenate((target.windows.v[keep], sw.v[take]))
+    target.combos.update(source.combos)
+    target.fleet.update(source.fleet)
+    return len(pairs)

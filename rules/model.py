@@ -115,7 +115,7 @@ class _Compare(_Model):
 class Threshold(_Compare):
     """The value is beyond a threshold for a duration; clears after hysteresis."""
 
-    kind: Literal["threshold"] = "threshold"
+    kind: Literal["threshold"]
     for_: Duration = Field(default=0, alias="for")
     clear_for: Duration = 0
 
