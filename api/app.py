@@ -9,7 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from .auth import Authenticator
 from .context import ApiContext
 from .errors import ErrorFormatter, install_error_handlers
-from .routes import keys, ops
+from .routes import alarms, keys, ops, rules
 
 __all__ = ["create_app"]
 
@@ -32,6 +32,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
     formatters: dict[str, ErrorFormatter] = {}
     app.include_router(ops.router)
     app.include_router(keys.router)
+    app.include_router(rules.router)
+    app.include_router(alarms.router)
 
     install_error_handlers(app, formatters)
     app.add_middleware(

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from device_profiles import ProfileRegistry
 from ingest.feed import CommitFeed
+from rules.alarms import ActionSink
 
 __all__ = ["ApiConfig", "ApiContext", "BackgroundTask", "MetricCatalogue"]
 
@@ -70,6 +71,8 @@ class ApiContext:
     feed: CommitFeed = field(default_factory=CommitFeed)
     prometheus: CollectorRegistry = field(default_factory=CollectorRegistry)
     broker_connected: Callable[[], bool] = lambda: False
+    # Starts alarm actions (webhooks, service request notes) when operators clear alarms.
+    alarm_actions: ActionSink | None = None
     # Long-lived tasks that parts of the app need (live-update hubs, publishers); the
     # API service runs them in its task group next to the HTTP server.
     background: list[BackgroundTask] = field(default_factory=list)

@@ -1,0 +1,255 @@
+"""Operator endpoints for rules: list, read, create, replace, enable/disable, delete,
+and back-test (a saved rule or a draft) over stored history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import APIRouter, Body, HTTPException, Query, Response
+from pydantic import BaseModel, ValidationError
+
+from rules.backtest import backtest
+from rules.check import check_rule
+from rules.errors import RuleError
+from rules.model import Rule
+from rules.store import RuleRecord, delete_rule, get_rule, list_rules, save_rule, set_enabled
+
+from ..auth import Principal
+from ..deps import ConnDep, Ctx, Operator, Viewer
+
+router = APIRouter(prefix="/api/v1/rules", tags=["operator: rules"])
+
+MAX_BACKTEST_ALARMS = 10_000
+
+
+class RulePublic(BaseModel):
+    """A stored rule."""
+
+    id: int
+    name: str
+    version: int
+    enabled: bool
+    source: str
+    created_at: datetime
+    updated_at: datetime
+    active_alarms: int
+    definition: dict[str, Any]
+
+
+class EnabledBody(BaseModel):
+    """Turn a rule on or off."""
+
+    enabled: bool
+
+
+class BacktestAlarmPublic(BaseModel):
+    """An alarm a back-test found."""
+
+    subject: str
+    raised_at: datetime
+    cleared_at: datetime | None
+    count: int
+    metric: str | None
+    value: float | None
+
+
+class BacktestPublic(BaseModel):
+    """A back-test's result."""
+
+    rule: str
+    start: datetime
+    end: datetime
+    readings: int
+    devices: int
+    seconds: float
+    truncated: bool
+    alarms: list[BacktestAlarmPublic]
+
+
+def _public(r: RuleRecord, active: int) -> RulePublic:
+    return RulePublic(
+        id=r.id, name=r.name, version=r.version, enabled=r.enabled, source=r.source,
+        created_at=r.created_at, updated_at=r.updated_at, active_alarms=active,
+        definition=r.rule.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        | {"name": r.name},
+    )  # fmt: skip
+
+
+async def _active(conn: ConnDep, rule_id: int | None = None) -> dict[int, int]:
+    rows = await conn.fetch(
+        "SELECT rule_id, count(*) AS n FROM alarms WHERE active AND ($1::int IS NULL "
+        "OR rule_id = $1) GROUP BY 1",
+        rule_id,
+    )
+    return {int(r["rule_id"]): int(r["n"]) for r in rows}
+
+
+def _parse(ctx: Ctx, body: dict[str, Any]) -> Rule:
+    try:
+        rule = Rule.model_validate(body)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "rule"
+        more = f" (and {len(exc.errors()) - 1} more problems)" if len(exc.errors()) > 1 else ""
+        raise HTTPException(
+            422, f"{where}: {err['msg'].removeprefix('Value error, ')}{more}"
+        ) from None
+    problems = check_rule(rule, ctx.profiles)
+    if problems:
+        raise HTTPException(422, "; ".join(problems))
+    return rule
+
+
+def _check_scope(principal: Principal, rule: Rule) -> None:
+    """A district-limited key may only manage rules confined to its districts."""
+    if principal.districts is None:
+        return
+    districts = rule.scope.districts
+    if districts is None or not set(districts) <= principal.districts:
+        raise HTTPException(
+            403,
+            f"this API key is limited to districts {sorted(principal.districts)}: the rule's "
+            "scope must name districts among them",
+        )
+
+
+async def _record(conn: ConnDep, rule_id: int) -> RuleRecord:
+    record = await get_rule(conn, rule_id)
+    if record is None:
+        raise HTTPException(404, f"no rule with id {rule_id}")
+    return record
+
+
+@router.get("")
+async def rules(conn: ConnDep, _: Viewer) -> list[RulePublic]:
+    """Every rule with its number of active alarms."""
+    active = await _active(conn)
+    return [_public(r, active.get(r.id, 0)) for r in await list_rules(conn)]
+
+
+@router.get("/{rule_id}", responses={404: {"description": "no such rule"}})
+async def rule(rule_id: int, conn: ConnDep, _: Viewer) -> RulePublic:
+    """One rule."""
+    record = await _record(conn, rule_id)
+    return _public(record, (await _active(conn, rule_id)).get(rule_id, 0))
+
+
+@router.post("", status_code=201, responses={409: {"description": "name taken"}, 422: {}})
+async def create_rule(
+    ctx: Ctx, conn: ConnDep, principal: Operator, body: Annotated[dict[str, Any], Body()]
+) -> RulePublic:
+    """Create a rule (the body is a rule definition, as in a rule file)."""
+    new = _parse(ctx, body)
+    _check_scope(principal, new)
+    if await get_rule(conn, new.name) is not None:
+        raise HTTPException(409, f"a rule named {new.name!r} exists; PUT /api/v1/rules/{{id}}")
+    record, _ = await save_rule(conn, new, source="api")
+    return _public(record, 0)
+
+
+@router.put("/{rule_id}", responses={404: {}, 409: {}, 422: {}})
+async def replace_rule(
+    rule_id: int,
+    ctx: Ctx,
+    conn: ConnDep,
+    principal: Operator,
+    body: Annotated[dict[str, Any], Body()],
+) -> RulePublic:
+    """Replace a rule's definition; a changed definition starts a new version (its state is
+    rebuilt from history)."""
+    old = await _record(conn, rule_id)
+    new = _parse(ctx, body)
+    _check_scope(principal, old.rule)
+    _check_scope(principal, new)
+    if new.name != old.name:
+        clash = await get_rule(conn, new.name)
+        if clash is not None:
+            raise HTTPException(409, f"a rule named {new.name!r} exists already")
+        await conn.execute("UPDATE rules SET name = $2 WHERE id = $1", rule_id, new.name)
+    record, _ = await save_rule(conn, new, source="api")
+    return _public(record, (await _active(conn, rule_id)).get(rule_id, 0))
+
+
+@router.patch("/{rule_id}", responses={404: {}})
+async def enable_rule(
+    rule_id: int, body: EnabledBody, conn: ConnDep, principal: Operator
+) -> RulePublic:
+    """Enable or disable a rule."""
+    _check_scope(principal, (await _record(conn, rule_id)).rule)
+    try:
+        record = await set_enabled(conn, rule_id, body.enabled)
+    except RuleError as exc:
+        raise HTTPException(404, str(exc)) from None
+    return _public(record, (await _active(conn, rule_id)).get(rule_id, 0))
+
+
+@router.delete("/{rule_id}", status_code=204, response_class=Response, responses={404: {}})
+async def remove_rule(rule_id: int, conn: ConnDep, principal: Operator) -> Response:
+    """Delete a rule, its alarms and their history."""
+    _check_scope(principal, (await _record(conn, rule_id)).rule)
+    await delete_rule(conn, rule_id)
+    return Response(status_code=204)
+
+
+def _range(ctx: Ctx, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    now = datetime.now(UTC)
+    end = end or now
+    start = start or end - timedelta(days=1)
+    if start.tzinfo is None or end.tzinfo is None:
+        raise HTTPException(422, "from and to need a time zone (e.g. 2026-11-01T00:00:00Z)")
+    if not start < end:
+        raise HTTPException(422, "'from' must be before 'to'")
+    limit = ctx.config.max_range_days
+    if end - start > timedelta(days=limit):
+        raise HTTPException(422, f"a back-test covers at most {limit} days")
+    return start, end
+
+
+async def _run(
+    ctx: Ctx, conn: ConnDep, rule: Rule, start: datetime, end: datetime
+) -> BacktestPublic:
+    async with conn.transaction(readonly=True, isolation="repeatable_read"):
+        try:
+            result = await backtest(conn, rule, start, end, ctx.profiles, ctx.metrics.by_name)
+        except asyncpg.QueryCanceledError:
+            raise HTTPException(503, "the back-test took too long; try a shorter range") from None
+    shown = result.alarms[:MAX_BACKTEST_ALARMS]
+    return BacktestPublic(
+        rule=result.rule, start=start, end=end, readings=result.readings,
+        devices=result.devices, seconds=round(result.seconds, 3),
+        truncated=len(result.alarms) > len(shown),
+        alarms=[BacktestAlarmPublic(
+            subject=a.subject, raised_at=a.raised_at, cleared_at=a.cleared_at, count=a.count,
+            metric=a.metric, value=a.value) for a in shown],
+    )  # fmt: skip
+
+
+FromQ = Annotated[datetime | None, Query(alias="from", description="start (ISO 8601)")]
+ToQ = Annotated[datetime | None, Query(alias="to", description="end (ISO 8601)")]
+
+
+@router.post("/{rule_id}/backtest", responses={404: {}, 422: {}})
+async def backtest_rule(
+    rule_id: int, ctx: Ctx, conn: ConnDep, _: Viewer, start: FromQ = None, end: ToQ = None
+) -> BacktestPublic:
+    """The alarms a saved rule would have raised over [from, to); nothing is written."""
+    record = await _record(conn, rule_id)
+    a, b = _range(ctx, start, end)
+    return await _run(ctx, conn, record.rule, a, b)
+
+
+@router.post("/backtest", responses={422: {}})
+async def backtest_draft(
+    ctx: Ctx,
+    conn: ConnDep,
+    _: Viewer,
+    body: Annotated[dict[str, Any], Body()],
+    start: FromQ = None,
+    end: ToQ = None,
+) -> BacktestPublic:
+    """The alarms a draft rule (the body) would have raised over [from, to)."""
+    rule = _parse(ctx, body)
+    a, b = _range(ctx, start, end)
+    return await _run(ctx, conn, rule, a, b)
