@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from ingest.devices import DeviceRecord
 from ingest.feed import CommitFeed
@@ -10,7 +11,7 @@ from tests.support.api import running_api
 from tests.support.fixtures_data import add_devices
 from tests.support.rules import MIN, committer, drained, running_engine
 
-RULE = {
+RULE: dict[str, Any] = {
     "name": "pm25 high",
     "scope": {"profile": "air_quality", "districts": ["North"]},
     "condition": {"kind": "threshold", "metric": "pm25", "above": 50, "for": "10m"},
@@ -85,7 +86,7 @@ async def test_alarms_list_acknowledge_clear_and_backtest(database_url: str) -> 
     async with running_api(database_url) as api:
         c = api.client
         op = await api.headers("operator")
-        rule = {**RULE, "scope": {"profile": "air_quality"}}
+        rule: dict[str, Any] = {**RULE, "scope": {"profile": "air_quality"}}
         rule_id = (await c.post("/api/v1/rules", json=rule, headers=op)).json()["id"]
         async with running_engine(database_url, feed) as engine, committer(database_url, feed) as w:
             for i in range(3):
@@ -120,7 +121,5 @@ async def test_alarms_list_acknowledge_clear_and_backtest(database_url: str) -> 
         draft = {**rule, "name": "draft", "condition": {**rule["condition"], "above": 85}}
         r = await c.post(f"/api/v1/rules/backtest?from={frm}", json=draft, headers=op)
         assert [a["subject"] for a in r.json()["alarms"]] == ["aq-s"]
-        r = await c.post(
-            "/api/v1/rules/backtest?from=2020-01-01T00:00:00Z", json=draft, headers=op
-        )
+        r = await c.post("/api/v1/rules/backtest?from=2020-01-01T00:00:00Z", json=draft, headers=op)
         assert r.status_code == 422 and "at most" in r.json()["detail"]
