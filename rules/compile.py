@@ -15,6 +15,7 @@ import numpy.typing as npt
 from device_profiles import ProfileRegistry
 
 from .devices import DeviceTable
+from .index import SlotIndex, build_index
 from .model import (
     AllOf,
     AnyOf,
@@ -34,7 +35,6 @@ __all__ = [
     "ANY_METRIC",
     "KIND",
     "Compiled",
-    "MetricIndex",
     "RuleInfo",
     "StoredRule",
     "compile_rules",
@@ -74,14 +74,9 @@ class RuleInfo:
         return self.stored.rule
 
 
-@dataclass(frozen=True, slots=True)
-class MetricIndex:
-    """Device key -> slots of the leaves on one metric (sorted keys, ranges)."""
-
-    keys: I64
-    starts: I64
-    counts: I64
-    slots: I64
+def _empty_index() -> SlotIndex:
+    e = np.empty(0, np.int64)
+    return build_index(e, e, e, 0)
 
 
 @dataclass(slots=True)
@@ -97,8 +92,13 @@ class Compiled:
     slot_leaf: I64 = field(default_factory=lambda: np.empty(0, np.int64))
     slot_device: I64 = field(default_factory=lambda: np.empty(0, np.int64))
     slot_nodata_us: I64 = field(default_factory=lambda: np.empty(0, np.int64))
+    slot_state_mask: I64 = field(default_factory=lambda: np.empty(0, np.int64))
+    slot_gt: F64 = field(default_factory=lambda: np.empty(0, np.float64))
+    slot_lt: F64 = field(default_factory=lambda: np.empty(0, np.float64))
     slot_keys: list[tuple[int, int, int, int]] = field(default_factory=list)
-    by_metric: dict[int, MetricIndex] = field(default_factory=dict)
+    filter_ix: SlotIndex = field(default_factory=_empty_index)
+    seq_ix: SlotIndex = field(default_factory=_empty_index)
+    nd_ix: SlotIndex = field(default_factory=_empty_index)
     leaf_rule_np: I64 = field(default_factory=lambda: np.empty(0, np.int64))
     leaf_role_np: I64 = field(default_factory=lambda: np.empty(0, np.int64))
 
@@ -252,30 +252,28 @@ def compile_rules(
     # State masks are per (leaf, profile): store per slot (devices of one leaf may differ
     # in profile only if the rule's scope spans profiles).
     prof_of = {k: devices.by_key[k].profile for k in set(slot_dev)}
-    out.p["slot_state_mask"] = np.asarray(
+    out.slot_state_mask = np.asarray(
         [masks.get((lf, prof_of[d]), 0) for lf, d in zip(slot_leaf, slot_dev, strict=True)],
         np.int64,
     )
-    out.by_metric = _index(out)
+    out.slot_gt = out.p["hi_gt"][out.slot_leaf] if rows else np.empty(0)
+    out.slot_lt = out.p["hi_lt"][out.slot_leaf] if rows else np.empty(0)
+    _indexes(out)
     out.leaf_rule_np = np.asarray(out.leaf_rule, np.int64)
     out.leaf_role_np = np.asarray(out.leaf_role, np.int64)
     return out
 
 
-def _index(c: Compiled) -> dict[int, MetricIndex]:
-    if c.n_slots == 0:
-        return {}
-    metric = c.p["metric"].astype(np.int64)[c.slot_leaf]
-    order = np.lexsort((c.slot_device, metric))
-    out: dict[int, MetricIndex] = {}
-    for m in np.unique(metric).tolist():
-        sel = order[metric[order] == m]
-        devs = c.slot_device[sel]
-        keys, starts, counts = np.unique(devs, return_index=True, return_counts=True)
-        out[int(m)] = MetricIndex(
-            keys.astype(np.int64),
-            starts.astype(np.int64),
-            counts.astype(np.int64),
-            sel.astype(np.int64),
-        )
-    return out
+def _indexes(c: Compiled) -> None:
+    n = c.n_slots
+    kind = c.p["kind"][c.slot_leaf] if n else np.empty(0, np.int64)
+    metric = c.p["metric"].astype(np.int64)[c.slot_leaf] if n else np.empty(0, np.int64)
+    every = np.arange(n, dtype=np.int64)
+    filt = every[np.isin(kind, (KIND["threshold"], KIND["consecutive"], KIND["state"]))]
+    seq = every[np.isin(kind, (KIND["rate"], KIND["window"]))]
+    nd = every[kind == KIND["no_data"]]
+    gt = c.p["hi_gt"][c.slot_leaf] if n else np.empty(0)
+    lt = c.p["hi_lt"][c.slot_leaf] if n else np.empty(0)
+    c.filter_ix = build_index(filt, metric, c.slot_device, n, gt=gt, lt=lt, mask=c.slot_state_mask)
+    c.seq_ix = build_index(seq, metric, c.slot_device, n)
+    c.nd_ix = build_index(nd, metric, c.slot_device, n, wait=c.slot_nodata_us)

@@ -24,18 +24,10 @@ from device_profiles import ProfileRegistry
 from ingest.feed import Committed
 
 from .combine import ComboState, FleetArea, LeafChange, combo_step, fleet_run
-from .compile import (
-    ANY_METRIC,
-    FLEET,
-    KIND,
-    PART,
-    Compiled,
-    MetricIndex,
-    StoredRule,
-    compile_rules,
-)
+from .compile import ANY_METRIC, FLEET, KIND, PART, Compiled, StoredRule, compile_rules
 from .devices import DeviceTable
 from .events import AlarmEvent
+from .index import SlotIndex, composite
 from .kernel import NO_TIME, SlotState, debounce, group_bounds
 from .model import Fleet
 from .sun import is_daylight
@@ -54,20 +46,6 @@ RATE, WINDOW, STATE, NODATA = KIND["rate"], KIND["window"], KIND["state"], KIND[
 Raw = tuple[int, int, bool, float | None]
 
 
-def _pairs(index: MetricIndex, dev: npt.NDArray[np.int32]) -> tuple[I64, I64]:
-    """(reading position, slot) for every slot of each reading's device."""
-    if not len(index.keys) or not len(dev):
-        e = np.empty(0, np.int64)
-        return e, e
-    pos = np.minimum(np.searchsorted(index.keys, dev), len(index.keys) - 1)
-    counts = np.where(index.keys[pos] == dev, index.counts[pos], 0)
-    total = int(counts.sum())
-    reading = np.repeat(np.arange(len(dev), dtype=np.int64), counts)
-    starts = np.repeat(index.starts[pos], counts)
-    offset = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-    return reading, index.slots[starts + offset]
-
-
 class Evaluator:
     """Rules, their per-slot state, and the functions that advance it."""
 
@@ -83,6 +61,9 @@ class Evaluator:
         self.combos: dict[tuple[int, int, int], ComboState] = {}
         self.fleet: dict[tuple[int, int], dict[str, FleetArea]] = {}
         self.skipped = 0  # late or repeated readings not evaluated
+        # Skip readings that cannot change anything (off only to test that it changes
+        # nothing).
+        self.prefilter = True
         self.evaluated = 0
 
     # -- configuration ----------------------------------------------------------------
@@ -101,7 +82,13 @@ class Evaluator:
         live = {(r.stored.id, r.stored.version) for r in new.rules}
         self.combos = {k: v for k, v in self.combos.items() if (k[0], k[1]) in live}
         self.fleet = {k: v for k, v in self.fleet.items() if k in live}
+        old_comp = self.compiled
+        new.filter_ix.carry_from(old_comp.filter_ix)
+        new.seq_ix.carry_from(old_comp.seq_ix)
+        new.nd_ix.carry_from(old_comp.nd_ix)
         self.compiled, self.devices = new, devices
+        new.filter_ix.refresh_busy(self._nonidle())
+        new.nd_ix.refresh_busy(self.state.active)
 
     # -- evaluation ---------------------------------------------------------------------
     def feed(self, c: Committed) -> list[AlarmEvent]:
@@ -109,95 +96,183 @@ class Evaluator:
         comp = self.compiled
         if comp.n_slots == 0 or len(c) == 0:
             return []
+        dev = c.device_key.astype(np.int64)
+        met = c.metric_id.astype(np.int64)
+        key = composite(met, dev)
+        raw: list[Raw] = []
         idx_parts: list[I64] = []
         slot_parts: list[I64] = []
-        for m, index in comp.by_metric.items():
-            if m == ANY_METRIC:
+        for ix, every in ((comp.filter_ix, False), (comp.seq_ix, True)):
+            if not ix.size:
                 continue
-            sel = np.flatnonzero(c.metric_id == m)
-            if len(sel):
-                r, s = _pairs(index, c.device_key[sel])
-                idx_parts.append(sel[r])
-                slot_parts.append(s)
-        any_index = comp.by_metric.get(ANY_METRIC)
-        if any_index is not None:
-            order = np.lexsort((c.time_us, c.device_key))
-            d, t = c.device_key[order], c.time_us[order]
-            uniq = np.ones(len(d), np.bool_)
-            uniq[1:] = (d[1:] != d[:-1]) | (t[1:] != t[:-1])
-            sel = order[uniq]
-            r, s = _pairs(any_index, c.device_key[sel])
-            idx_parts.append(sel[r])
-            slot_parts.append(s)
-        if not idx_parts:
-            return []
-        ridx = np.concatenate(idx_parts)
-        slot = np.concatenate(slot_parts)
+            pos, ok = ix.lookup(key)
+            sel = np.flatnonzero(ok)
+            if not len(sel):
+                continue
+            p = pos[sel]
+            t = c.time_us[sel]
+            fresh = t > ix.last_t[p]
+            self.skipped += int(len(fresh) - np.count_nonzero(fresh))
+            self.evaluated += int(np.count_nonzero(fresh))
+            if every or not self.prefilter:
+                want = fresh
+            else:
+                v = c.value[sel]
+                want = fresh & ((v > ix.gt_min[p]) | (v < ix.lt_max[p]) | (ix.busy[p] > 0))
+                sm = ix.state_mask[p]
+                maybe = fresh & ~want & (sm != 0)
+                if maybe.any():
+                    shift = np.clip(np.nan_to_num(v[maybe]), 0, 62).astype(np.int64)
+                    want[maybe] = ((sm[maybe] >> shift) & 1).astype(np.bool_)
+                if want.any():
+                    # Once something may start at a position, every later reading there
+                    # in this batch counts too (it may continue or break the run).
+                    start = np.full(ix.size, np.iinfo(np.int64).max, np.int64)
+                    np.minimum.at(start, p[want], t[want])
+                    want = fresh & (t >= start[p])
+            np.maximum.at(ix.last_t, p[fresh], t[fresh])
+            chosen = sel[want]
+            if len(chosen):
+                which, slots = ix.expand(pos[chosen])
+                ridx = chosen[which]
+                if not every and self.prefilter:
+                    ridx, slots = self._prune(ridx, slots, c)
+                idx_parts.append(ridx)
+                slot_parts.append(slots)
+        if idx_parts:
+            raw += self._evaluate(np.concatenate(slot_parts), np.concatenate(idx_parts), c)
+        if comp.nd_ix.size:
+            raw += self._no_data(c, dev, met)
+        return self._dispatch(raw, c)
+
+    def _prune(self, ridx: I64, slot: I64, c: Committed) -> tuple[I64, I64]:
+        """Of the pairs at interesting positions, keep those of slots that may change:
+        from the slot's first reading that could start or continue something on."""
+        comp = self.compiled
+        v = c.value[ridx]
+        t = c.time_us[ridx]
+        may = (v > comp.slot_gt[slot]) | (v < comp.slot_lt[slot]) | self._nonidle()[slot]
+        sm = comp.slot_state_mask[slot]
+        st = ~may & (sm != 0)
+        if st.any():
+            shift = np.clip(np.nan_to_num(v[st]), 0, 62).astype(np.int64)
+            may[st] = ((sm[st] >> shift) & 1).astype(np.bool_)
+        if not may.any():
+            return ridx[:0], slot[:0]
+        start = np.full(comp.n_slots, np.iinfo(np.int64).max, np.int64)
+        np.minimum.at(start, slot[may], t[may])
+        keep = t >= start[slot]
+        return ridx[keep], slot[keep]
+
+    def _evaluate(self, slot: I64, ridx: I64, c: Committed) -> list[Raw]:
+        """Run the chosen (slot, reading) pairs through their conditions."""
+        comp = self.compiled
         t = c.time_us[ridx]
         v = c.value[ridx]
         order = np.lexsort((t, slot))
         slot, t, v = slot[order], t[order], v[order]
-        keep = t > self.state.last_t[slot]
         if len(t) > 1:
-            keep[1:] &= ~((slot[1:] == slot[:-1]) & (t[1:] == t[:-1]))
-        self.skipped += int(len(keep) - keep.sum())
-        slot, t, v = slot[keep], t[keep], v[keep]
-        if not len(slot):
-            return []
-        self.evaluated += len(slot)
+            keep = np.ones(len(t), np.bool_)
+            keep[1:] = ~((slot[1:] == slot[:-1]) & (t[1:] == t[:-1]))
+            slot, t, v = slot[keep], t[keep], v[keep]
         leaf = comp.slot_leaf[slot]
-        kind = comp.p["kind"][leaf]
-        raw: list[Raw] = []
-        nd = kind == NODATA
-        if nd.any():
-            raw += self._no_data(slot[nd], t[nd])
-        k = ~nd
-        if k.any():
-            raw += self._conditions(slot[k], t[k], v[k], leaf[k], kind[k])
+        raw = self._conditions(slot, t, v, leaf, comp.p["kind"][leaf])
         _, _, last = group_bounds(slot)
         self.state.last_t[slot[last]] = t[last]
         self.state.last_v[slot[last]] = v[last]
-        role = comp.leaf_role_np[leaf]
-        fleet = role == FLEET
-        return self._dispatch(raw, slot[fleet], t[fleet])
+        ix = comp.filter_ix
+        positions = ix.slot_pos[slot[last]]
+        positions = positions[positions >= 0]
+        if len(positions):
+            ix.refresh_busy(self._nonidle(), positions)
+        return raw
+
+    def _nonidle(self) -> B:
+        return self.state.active | (self.state.raise_.length > 0)
 
     def tick(self, now_us: int) -> list[AlarmEvent]:
         """Raise no-data conditions whose silence has lasted long enough by ``now_us``."""
         comp = self.compiled
-        if comp.n_slots == 0:
+        ix = comp.nd_ix
+        if not ix.size:
             return []
-        nd = np.flatnonzero(comp.p["kind"][comp.slot_leaf] == NODATA)
-        if not len(nd):
-            return []
-        last = self.state.last_t[nd]
-        base = np.where(last == NO_TIME, self.nd_base[nd], last)
+        nd = ix.slots
+        seen = ix.last_t[ix.slot_pos[nd]]
+        base = np.where(seen == NO_TIME, self.nd_base[nd], seen)
         wait = comp.slot_nodata_us[nd]
         due = ~self.state.active[nd] & (now_us - base >= wait)
         raw: list[Raw] = []
         for s, at in zip(nd[due].tolist(), (base + wait)[due].tolist(), strict=True):
             self.state.active[s] = True
             raw.append((s, at, True, None))
-        return self._dispatch(raw, np.empty(0, np.int64), np.empty(0, np.int64))
+        if raw:
+            ix.refresh_busy(self.state.active, ix.slot_pos[nd[due]])
+        return self._dispatch(raw, None)
 
-    def _no_data(self, slot: I64, t: I64) -> list[Raw]:
-        """Readings of no-data slots: a gap longer than the allowed silence raises (at
-        the end of the allowed silence) and the reading clears."""
+    def _no_data(self, c: Committed, dev: I64, met: I64) -> list[Raw]:
+        """Readings at no-data positions: a gap longer than the allowed silence raises (at
+        the end of the allowed silence) and the reading clears; otherwise only the
+        position's last-seen time moves."""
+        ix = self.compiled.nd_ix
+        pos_parts: list[I64] = []
+        t_parts: list[I64] = []
+        for k in (composite(met, dev), composite(np.full(len(dev), ANY_METRIC), dev)):
+            pos, ok = ix.lookup(k)
+            sel = np.flatnonzero(ok)
+            pos_parts.append(pos[sel])
+            t_parts.append(c.time_us[sel])
+        pos = np.concatenate(pos_parts)
+        t = np.concatenate(t_parts)
+        fresh = t > ix.last_t[pos]
+        pos, t = pos[fresh], t[fresh]
+        if not len(pos):
+            return []
+        tmin = np.full(ix.size, np.iinfo(np.int64).max, np.int64)
+        tmax = np.full(ix.size, NO_TIME, np.int64)
+        np.minimum.at(tmin, pos, t)
+        np.maximum.at(tmax, pos, t)
+        touched = np.unique(pos)
+        before = ix.last_t[touched]
+        wait = ix.min_wait[touched]
+        hot = touched[
+            (before == NO_TIME)
+            | (tmin[touched] - before >= wait)
+            | (tmax[touched] - tmin[touched] >= wait)
+            | (ix.busy[touched] > 0)
+        ]
+        raw: list[Raw] = []
+        if len(hot):
+            raw = self._no_data_hot(ix, pos, t, hot)
+        np.maximum.at(ix.last_t, pos, t)
+        return raw
+
+    def _no_data_hot(self, ix: SlotIndex, pos: I64, t: I64, hot: I64) -> list[Raw]:
+        m = np.isin(pos, hot)
+        hp, ht = pos[m], t[m]
+        which, slot = ix.expand(hp)
+        st = ht[which]
+        order = np.lexsort((st, slot))
+        slot, st = slot[order], st[order]
+        keep = np.ones(len(st), np.bool_)
+        keep[1:] = ~((slot[1:] == slot[:-1]) & (st[1:] == st[:-1]))
+        slot, st = slot[keep], st[keep]
         first, _, last = group_bounds(slot)
-        prev = np.empty(len(t), np.int64)
-        prev[1:] = t[:-1]
-        carried = self.state.last_t[slot[first]]
-        prev[first] = np.where(carried == NO_TIME, self.nd_base[slot[first]], carried)
-        was_active = np.zeros(len(t), np.bool_)
+        prev = np.empty(len(st), np.int64)
+        prev[1:] = st[:-1]
+        seen = ix.last_t[ix.slot_pos[slot[first]]]
+        prev[first] = np.where(seen == NO_TIME, self.nd_base[slot[first]], seen)
+        was_active = np.zeros(len(st), np.bool_)
         was_active[first] = self.state.active[slot[first]]
         wait = self.compiled.slot_nodata_us[slot]
-        gap = (t - prev >= wait) & ~was_active
+        gap = (st - prev >= wait) & ~was_active
         raw: list[Raw] = []
         for i in np.flatnonzero(gap | was_active).tolist():
-            s, ti = int(slot[i]), int(t[i])
+            s, ti = int(slot[i]), int(st[i])
             if gap[i]:
                 raw.append((s, int(prev[i] + wait[i]), True, None))
             raw.append((s, ti, False, None))
         self.state.active[slot[last]] = False
+        ix.refresh_busy(self.state.active, hot)
         return raw
 
     def _conditions(self, slot: I64, t: I64, v: F64, leaf: I64, kind: I64) -> list[Raw]:
@@ -250,7 +325,7 @@ class Evaluator:
         return result
 
     def _states(self, slot: I64, t: I64, v: F64, leaf: I64) -> tuple[B, B]:
-        mask = self.compiled.p["slot_state_mask"][slot]
+        mask = self.compiled.slot_state_mask[slot]
         index = np.clip(v, 0, 62).astype(np.int64)
         inside = ((mask >> index) & 1).astype(np.bool_)
         when = self.compiled.p["when"][leaf]
@@ -264,7 +339,7 @@ class Evaluator:
         return inside & known, ~inside & known
 
     # -- transitions -> alarm events ----------------------------------------------------
-    def _dispatch(self, raw: list[Raw], fleet_slot: I64, fleet_t: I64) -> list[AlarmEvent]:
+    def _dispatch(self, raw: list[Raw], c: Committed | None) -> list[AlarmEvent]:
         comp = self.compiled
         events: list[AlarmEvent] = []
         combos: dict[int, list[LeafChange]] = {}
@@ -282,10 +357,13 @@ class Evaluator:
             events.append(self._event(ri, device, up, t, value, leaf))
         for ri, changes in combos.items():
             events += self._combine(ri, changes)
-        for ri in {int(comp.leaf_rule[int(comp.slot_leaf[s])]) for s in fleet_slot.tolist()} | set(
-            fleets
-        ):
-            events += self._fleet(ri, fleets.get(ri, []), fleet_slot, fleet_t)
+        pending = {
+            ri for ri, info in enumerate(comp.rules) if info.combine == "fleet"
+            and any(a.since is not None and not a.active
+                    for a in self.fleet.get((info.stored.id, info.stored.version), {}).values())
+        }  # fmt: skip
+        for ri in pending | set(fleets):
+            events += self._fleet(ri, fleets.get(ri, []), c)
         events.sort(key=lambda e: (e.t_us, e.kind != "cleared"))
         return events
 
@@ -321,25 +399,16 @@ class Evaluator:
                 out.append(self._event(ri, device, changed, t, value, info.leaves[pos]))
         return out
 
-    def _fleet(
-        self, ri: int, changes: list[LeafChange], fleet_slot: I64, fleet_t: I64
-    ) -> list[AlarmEvent]:
+    def _fleet(self, ri: int, changes: list[LeafChange], c: Committed | None) -> list[AlarmEvent]:
         comp = self.compiled
         info = comp.rules[ri]
         cond = info.rule.condition
         assert isinstance(cond, Fleet)
         areas = self.fleet.setdefault((info.stored.id, info.stored.version), {})
-        mine = comp.leaf_rule_np[comp.slot_leaf[fleet_slot]] == ri if len(fleet_slot) else None
         by_area: dict[str, list[LeafChange]] = {}
         for ch in changes:
             by_area.setdefault(self._area(cond, ch[2]), []).append(ch)
-        times: dict[str, I64] = {}
-        if mine is not None and mine.any():
-            devs = comp.slot_device[fleet_slot[mine]]
-            ts = fleet_t[mine]
-            names = np.asarray([self._area(cond, int(d)) for d in devs.tolist()])
-            for name in np.unique(names).tolist():
-                times[name] = np.sort(ts[names == name])
+        times = self._area_times(info.leaves[0], cond, c) if c is not None else {}
         out: list[AlarmEvent] = []
         empty = np.empty(0, np.int64)
         for name in set(by_area) | {n for n, a in areas.items() if a.since is not None}:
@@ -369,6 +438,18 @@ class Evaluator:
                     )
                 )
         return out
+
+    def _area_times(self, leaf: int, cond: Fleet, c: Committed) -> dict[str, I64]:
+        """Reading times of the leaf's metric per area in this batch (a fleet's duration
+        is checked at its devices' readings)."""
+        comp = self.compiled
+        devices = comp.slot_device[comp.slot_leaf == leaf]
+        sel = (c.metric_id == int(comp.p["metric"][leaf])) & np.isin(c.device_key, devices)
+        if not sel.any():
+            return {}
+        devs, ts = c.device_key[sel], c.time_us[sel]
+        names = np.asarray([self._area(cond, int(d)) for d in devs.tolist()])
+        return {str(n): np.sort(ts[names == n]) for n in np.unique(names).tolist()}
 
     def _area(self, cond: Fleet, device: int) -> str:
         if cond.area == "scope":
@@ -421,6 +502,8 @@ class Evaluator:
                 comp.slot_leaf, np.asarray(info.leaves)
             )
             self.state.active[sel] = True
+            comp.filter_ix.refresh_busy(self._nonidle())
+            comp.nd_ix.refresh_busy(self.state.active)
             return bool(sel.any())
         return False
 
@@ -459,4 +542,14 @@ def adopt(target: Evaluator, source: Evaluator) -> int:
         target.windows.v = np.concatenate((target.windows.v[keep], sw.v[take]))
     target.combos.update(source.combos)
     target.fleet.update(source.fleet)
+    for mine_ix, their_ix in (
+        (target.compiled.filter_ix, source.compiled.filter_ix),
+        (target.compiled.seq_ix, source.compiled.seq_ix),
+        (target.compiled.nd_ix, source.compiled.nd_ix),
+    ):
+        if mine_ix.size and their_ix.size:
+            pos, ok = their_ix.lookup(mine_ix.keys)
+            mine_ix.last_t[ok] = np.maximum(mine_ix.last_t[ok], their_ix.last_t[pos[ok]])
+    target.compiled.filter_ix.refresh_busy(target._nonidle())
+    target.compiled.nd_ix.refresh_busy(target.state.active)
     return len(pairs)

@@ -1,0 +1,133 @@
+"""Where a reading goes: from (metric, device) to the slots of the conditions watching it,
+with per-(metric, device) summaries that let most readings skip evaluation entirely.
+
+Three indexes, by what a condition needs to see:
+
+* **filter** (threshold, consecutive, state): a reading matters only if it could start
+  or continue something — beyond the lowest raise threshold of any slot on its
+  (metric, device), in a watched state, or while some slot there is not idle (active, or
+  in a run). Every other reading only moves the position's last-seen time. In a calm
+  city that is nearly all of them, which is what makes a thousand rules cheap.
+* **sequence** (rate, window): every reading matters (a rate needs the previous one, a
+  window all of them).
+* **no-data**: only the time of the newest reading per position matters, except around
+  a long gap or while a slot is raised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from .kernel import NO_TIME
+
+__all__ = ["SlotIndex", "build_index", "composite"]
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+B = npt.NDArray[np.bool_]
+
+
+def composite(metric: npt.NDArray[np.integer], device: npt.NDArray[np.integer]) -> I64:
+    """One sortable key per (metric, device); metric -1 (any metric) sorts first."""
+    return ((metric.astype(np.int64) + 1) << 32) | device.astype(np.int64)
+
+
+@dataclass(slots=True)
+class SlotIndex:
+    """Positions (distinct (metric, device) keys) and their slots."""
+
+    keys: I64
+    starts: I64
+    counts: I64
+    slots: I64  # grouped by position
+    slot_pos: I64  # per slot of the whole compilation: its position here, or -1
+    last_t: I64  # per position: newest reading time seen
+    gt_min: F64  # filter: lowest "above" threshold of the position's slots
+    lt_max: F64  # filter: highest "below" threshold
+    state_mask: I64  # filter: states any slot watches
+    busy: I64  # filter / no-data: slots that are not idle
+    min_wait: I64  # no-data: shortest allowed silence
+
+    @property
+    def size(self) -> int:
+        """How many positions."""
+        return len(self.keys)
+
+    def lookup(self, keys: I64) -> tuple[I64, B]:
+        """Position of each key, and whether it is indexed at all."""
+        if not len(self.keys):
+            return np.zeros(len(keys), np.int64), np.zeros(len(keys), np.bool_)
+        pos = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        return pos.astype(np.int64), self.keys[pos] == keys
+
+    def expand(self, pos: I64) -> tuple[I64, I64]:
+        """(index into ``pos``, slot) for every slot at each position."""
+        counts = self.counts[pos]
+        total = int(counts.sum())
+        which = np.repeat(np.arange(len(pos), dtype=np.int64), counts)
+        offset = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+        return which, self.slots[np.repeat(self.starts[pos], counts) + offset]
+
+    def refresh_busy(self, nonidle: B, positions: I64 | None = None) -> None:
+        """Recount the non-idle slots of ``positions`` (all when None)."""
+        if not self.size:
+            return
+        if positions is None:
+            positions = np.arange(self.size, dtype=np.int64)
+        positions = np.unique(positions)
+        if not len(positions):
+            return
+        which, slots = self.expand(positions)
+        self.busy[positions] = np.bincount(
+            which, weights=nonidle[slots].astype(np.float64), minlength=len(positions)
+        ).astype(np.int64)
+
+    def carry_from(self, old: SlotIndex) -> None:
+        """Take the last-seen times of positions that existed before."""
+        if not old.size or not self.size:
+            return
+        pos, ok = old.lookup(self.keys)
+        self.last_t[ok] = old.last_t[pos[ok]]
+
+
+def build_index(
+    slots: I64,
+    slot_metric: I64,
+    slot_device: I64,
+    n_slots: int,
+    gt: F64 | None = None,
+    lt: F64 | None = None,
+    mask: I64 | None = None,
+    wait: I64 | None = None,
+) -> SlotIndex:
+    """An index over ``slots`` (a subset of all slots), keyed by their metric and device;
+    ``gt``/``lt``/``mask``/``wait`` are per-slot values summarised per position."""
+    keys_all = composite(slot_metric[slots], slot_device[slots])
+    order = np.argsort(keys_all, kind="stable")
+    ordered = slots[order]
+    keys, starts, counts = np.unique(keys_all[order], return_index=True, return_counts=True)
+    n = len(keys)
+    slot_pos = np.full(n_slots, -1, np.int64)
+    slot_pos[ordered] = np.repeat(np.arange(n, dtype=np.int64), counts)
+    index = SlotIndex(
+        keys.astype(np.int64), starts.astype(np.int64), counts.astype(np.int64),
+        ordered.astype(np.int64), slot_pos, np.full(n, NO_TIME, np.int64),
+        np.full(n, np.inf), np.full(n, -np.inf), np.zeros(n, np.int64), np.zeros(n, np.int64),
+        np.zeros(n, np.int64),
+    )  # fmt: skip
+    if n == 0:
+        return index
+    group = slot_pos[ordered]
+    if gt is not None:
+        np.minimum.at(index.gt_min, group, gt[ordered])
+    if lt is not None:
+        np.maximum.at(index.lt_max, group, lt[ordered])
+    if mask is not None:
+        np.bitwise_or.at(index.state_mask, group, mask[ordered])
+    if wait is not None:
+        index.min_wait[:] = np.iinfo(np.int64).max
+        np.minimum.at(index.min_wait, group, wait[ordered])
+    return index
