@@ -51,7 +51,7 @@ def _batches(metric_ids: dict[str, int], start_us: int) -> list[Committed]:
                 vals.reshape(-1),
                 np.repeat(t.astype(np.int64), 6),
                 None,
-            )  # fmt: skip
+            )
         )
     return out
 
