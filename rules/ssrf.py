@@ -110,8 +110,8 @@ def address_refusal(ip: IPAddress) -> str | None:
         (ip.is_link_local, "a link-local address (cloud metadata lives here)"),
         (ip.version == 4 and ip in _CGNAT, "a carrier-grade NAT address"),
         (ip.is_multicast, "a multicast address"),
-        (ip.is_private, "a private address"),
         (ip.is_reserved, "a reserved address"),
+        (ip.is_private, "a private address"),
         (not ip.is_global, "not a public address"),
     )
     for hit, what in checks:
