@@ -20,7 +20,7 @@ from tests.support.outbox import FAST, put, running_sender, wait_row
 async def test_service_types_crud_with_roles_and_scope(city: City) -> None:
     c, api = city.api.client, city.api
     op = await api.headers("operator")
-    body = {"service_code": "pothole", "service_name": "Pothole", "attributes": []}
+    body: dict[str, object] = {"service_code": "pothole", "service_name": "Pothole"}
     assert (await c.post("/api/v1/service-types", json=body)).status_code == 401
     r = await c.post("/api/v1/service-types", json=body, headers=await api.headers("viewer"))
     assert r.status_code == 403
@@ -37,8 +37,8 @@ async def test_service_types_crud_with_roles_and_scope(city: City) -> None:
     ]}  # fmt: skip
     r = await c.post("/api/v1/service-types", json=bad, headers=op)
     assert r.status_code == 422 and "needs values" in r.json()["detail"]
-    bad = body | {"service_code": "has.dot"}
-    assert (await c.post("/api/v1/service-types", json=bad, headers=op)).status_code == 422
+    dotted = body | {"service_code": "has.dot"}
+    assert (await c.post("/api/v1/service-types", json=dotted, headers=op)).status_code == 422
 
     with_attr = body | {
         "attributes": [{"code": "depth", "datatype": "number", "order": 1, "required": True}]
