@@ -122,6 +122,8 @@ class OutboxSender:
         """Claim and deliver until cancelled; on cancellation, deliveries in flight are
         given back (due at once) before the cancellation propagates."""
         cfg = self._config
+        if cfg.webhook_secret is None:
+            log.warning("CITYGATE_WEBHOOK_SECRET is not set: webhooks are sent unsigned")
         failures = 0
         try:
             async with self._webhooks, asyncio.TaskGroup() as tg:
