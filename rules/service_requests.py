@@ -206,6 +206,19 @@ async def update_request(
     unknown = set(changes) - UPDATABLE
     if unknown:
         raise ServiceRequestError(f"cannot update {', '.join(sorted(unknown))}")
+    # Lock order alarms -> request, the order the rules engine takes them in (its alarm,
+    # then the request it opens), so an operator closing a request while a rule raises
+    # on the same device cannot deadlock with it.
+    await conn.execute(
+        """
+        SELECT a.id FROM alarms a
+        WHERE a.id = (SELECT alarm_id FROM service_requests WHERE id = $1)
+           OR (a.details ? 'actions'
+               AND a.details -> 'actions' -> 'service_request' ->> 'id' = $1::text)
+        ORDER BY a.id FOR UPDATE
+        """,
+        request_id,
+    )
     before = await conn.fetchrow(
         "SELECT status FROM service_requests WHERE id = $1 FOR UPDATE", request_id
     )
