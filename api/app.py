@@ -9,7 +9,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from .auth import Authenticator
 from .context import ApiContext
 from .errors import ErrorFormatter, install_error_handlers
-from .routes import alarms, keys, ops, rules
+from .open311 import PREFIX as OPEN311_PREFIX
+from .open311 import open311_errors
+from .open311 import router as open311_router
+from .routes import alarms, commands, keys, ops, outbox, rules, service_requests, service_types
 
 __all__ = ["create_app"]
 
@@ -34,6 +37,12 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(keys.router)
     app.include_router(rules.router)
     app.include_router(alarms.router)
+    app.include_router(open311_router)
+    formatters[OPEN311_PREFIX] = open311_errors
+    app.include_router(service_types.router)
+    app.include_router(service_requests.router)
+    app.include_router(outbox.router)
+    app.include_router(commands.router)
 
     install_error_handlers(app, formatters)
     app.add_middleware(

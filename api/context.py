@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from device_profiles import ProfileRegistry
 from ingest.feed import CommitFeed
 from rules.alarms import ActionSink
+from rules.ssrf import WebhookPolicy
 
 __all__ = ["ApiConfig", "ApiContext", "BackgroundTask", "MetricCatalogue"]
 
@@ -73,6 +74,8 @@ class ApiContext:
     broker_connected: Callable[[], bool] = lambda: False
     # Starts alarm actions (webhooks, service request notes) when operators clear alarms.
     alarm_actions: ActionSink | None = None
+    # Which webhook targets rules may name (checked when a rule is saved).
+    webhook_policy: WebhookPolicy = field(default_factory=lambda: WebhookPolicy.of(False))
     # Long-lived tasks that parts of the app need (live-update hubs, publishers); the
     # API service runs them in its task group next to the HTTP server.
     background: list[BackgroundTask] = field(default_factory=list)

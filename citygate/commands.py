@@ -17,11 +17,21 @@ from ingest import devices as registry
 from ingest.db import connection, create_database, describe_url, open_pool
 from ingest.maintenance import Maintenance, detect_edition
 from ingest.migrations import available_migrations, current_version, upgrade
+from rules.actions import RuleActions
 from rules.engine import RulesEngine
+from rules.outbox import OutboxSender
 
 from . import rule_commands
 from .settings import Settings
-from .wiring import api_config, engine_config, gateway_config, load_profiles, retention_policy
+from .wiring import (
+    api_config,
+    engine_config,
+    gateway_config,
+    load_profiles,
+    outbox_commands,
+    outbox_config,
+    retention_policy,
+)
 
 log = logging.getLogger(__name__)
 
@@ -135,20 +145,33 @@ async def run_service(settings: Settings, gw: Gateway) -> None:
             feed=gw.feed,
             prometheus=gw.prometheus,
             broker_connected=lambda: gw.session is not None and gw.session.connected.is_set(),
+            alarm_actions=RuleActions(),
+            webhook_policy=outbox_config(settings).policy,
         )
         api = ApiService(ctx, settings.api_host, settings.api_port)
         engine = (
-            RulesEngine(pool, profiles, gw.feed, engine_config(settings), gw.prometheus)
+            RulesEngine(
+                pool, profiles, gw.feed, engine_config(settings), gw.prometheus, RuleActions()
+            )
             if settings.rules_enabled
             else None
         )
-        async with asyncio.TaskGroup() as tg:
+        # The outbox has a small pool of its own: a burst of deliveries finishing at once
+        # does not queue behind API requests for a connection, nor they behind it.
+        async with (
+            open_pool(settings.database_url, max_size=2) as outbox_pool,
+            outbox_commands(settings) as commands,
+            asyncio.TaskGroup() as tg,
+        ):
+            sender = OutboxSender(outbox_pool, outbox_config(settings), gw.prometheus, commands)
             maint = tg.create_task(maintenance_loop(settings), name="maintenance")
+            outbox = tg.create_task(sender.run(), name="outbox-sender")
             rules = tg.create_task(engine.run(), name="rules-engine") if engine else None
             http = tg.create_task(api.run(), name="http-api")
             await tg.create_task(gw.run(), name="gateway")
             api.stop()
             maint.cancel()
+            outbox.cancel()
             if rules is not None:
                 rules.cancel()
             await http

@@ -11,14 +11,16 @@ import orjson
 
 from ingest.db import connection
 from ingest.devices import ensure_metrics
+from rules.actions import check_actions
 from rules.backtest import backtest
 from rules.check import check_rule
 from rules.errors import RuleError
 from rules.files import dump_rule, load_rule_dir, load_rule_file, slug
+from rules.service_requests import service_codes
 from rules.store import delete_rule, get_rule, list_rules, save_rule
 
 from .settings import Settings
-from .wiring import load_profiles
+from .wiring import load_profiles, outbox_config
 
 __all__ = ["add_parser", "rules_apply", "rules_backtest", "rules_export", "rules_list"]
 
@@ -62,6 +64,11 @@ async def rules_apply(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     counts = {"created": 0, "updated": 0, "unchanged": 0, "deleted": 0}
     async with connection(settings.database_url) as conn, conn.transaction():
+        codes = await service_codes(conn)
+        policy = outbox_config(settings).policy
+        problems = [f"rule {r.name!r}: {p}" for r in rules for p in check_actions(r, codes, policy)]
+        if problems:
+            raise RuleError("\n".join(problems))
         for rule in rules:
             record, what = await save_rule(conn, rule, source="file")
             counts[what] += 1

@@ -6,11 +6,13 @@ optional ``.env`` file; defaults point at the local services.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "SettingsError", "load_settings"]
@@ -32,6 +34,9 @@ def _check_url(value: str, schemes: tuple[str, ...], what: str) -> str:
         raise ValueError(f"{what} has an invalid port") from None
     return value
 
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?$")
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -91,6 +96,18 @@ class Settings(BaseSettings):
     rules_enabled: bool = True
     rules_tick_s: PositiveFloat = 5.0
     rules_max_lookback_h: PositiveFloat = 6.0
+    # Webhooks and device commands through the outbox (docs/webhooks.md).
+    webhook_secret: SecretStr | None = None
+    webhook_connect_timeout_s: PositiveFloat = 3.0
+    webhook_timeout_s: PositiveFloat = 10.0
+    webhook_max_attempts: Annotated[int, Field(ge=1, le=1000)] = 12
+    webhook_backoff_base_s: PositiveFloat = 5.0
+    webhook_backoff_max_s: PositiveFloat = 3600.0
+    webhook_allow_private: bool = False
+    webhook_allowed_hosts: list[str] = Field(default_factory=list)
+    outbox_concurrency: Annotated[int, Field(ge=1, le=256)] = 8
+    outbox_poll_interval_s: PositiveFloat = 1.0
+    outbox_retention_days: PositiveInt = 14
 
     log_level: str = "INFO"
 
@@ -123,6 +140,26 @@ class Settings(BaseSettings):
         if not value:
             return None
         return _check_url(value, ("http", "https"), "public URL").rstrip("/")
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("a webhook secret needs at least 16 characters")
+        return value
+
+    @field_validator("webhook_allowed_hosts")
+    @classmethod
+    def _allowed_hosts(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                if not _HOST.match(entry):
+                    raise ValueError(f"{entry!r} is neither a host name nor a CIDR") from None
+        return value
 
     @property
     def public_url(self) -> str:

@@ -11,7 +11,10 @@ from gateway.pipeline import Limits
 from gateway.service import GatewayConfig
 from gateway.topics import TopicScheme
 from ingest.maintenance import RetentionPolicy
+from rules.command_delivery import ReconnectingCommands
 from rules.engine import EngineConfig
+from rules.outbox import OutboxConfig
+from rules.ssrf import WebhookPolicy
 
 from .settings import Settings
 
@@ -20,6 +23,8 @@ __all__ = [
     "engine_config",
     "gateway_config",
     "load_profiles",
+    "outbox_commands",
+    "outbox_config",
     "retention_policy",
     "topic_scheme",
 ]
@@ -104,4 +109,32 @@ def engine_config(settings: Settings) -> EngineConfig:
         database_url=settings.database_url,
         tick_s=settings.rules_tick_s,
         max_lookback_s=settings.rules_max_lookback_h * 3600,
+    )
+
+
+def outbox_config(settings: Settings) -> OutboxConfig:
+    """How the outbox sender delivers webhooks and commands."""
+    secret = settings.webhook_secret
+    return OutboxConfig(
+        webhook_secret=secret.get_secret_value().encode() if secret else None,
+        policy=WebhookPolicy.of(settings.webhook_allow_private, settings.webhook_allowed_hosts),
+        connect_timeout_s=settings.webhook_connect_timeout_s,
+        total_timeout_s=settings.webhook_timeout_s,
+        max_attempts=settings.webhook_max_attempts,
+        backoff_base_s=settings.webhook_backoff_base_s,
+        backoff_max_s=settings.webhook_backoff_max_s,
+        concurrency=settings.outbox_concurrency,
+        poll_interval_s=settings.outbox_poll_interval_s,
+        retention_days=settings.outbox_retention_days,
+    )
+
+
+def outbox_commands(settings: Settings) -> ReconnectingCommands:
+    """The MQTT publisher the outbox sends device commands with."""
+    return ReconnectingCommands(
+        settings.mqtt_host,
+        settings.mqtt_port,
+        topic_scheme(settings),
+        username=settings.mqtt_username,
+        password=settings.mqtt_password,
     )

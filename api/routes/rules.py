@@ -10,10 +10,12 @@ import asyncpg
 from fastapi import APIRouter, Body, HTTPException, Query, Response
 from pydantic import BaseModel, ValidationError
 
+from rules.actions import check_actions
 from rules.backtest import backtest
 from rules.check import check_rule
 from rules.errors import RuleError
 from rules.model import Rule
+from rules.service_requests import service_codes
 from rules.store import RuleRecord, delete_rule, get_rule, list_rules, save_rule, set_enabled
 
 from ..auth import Principal
@@ -86,6 +88,15 @@ async def _active(conn: ConnDep, rule_id: int | None = None) -> dict[int, int]:
     return {int(r["rule_id"]): int(r["n"]) for r in rows}
 
 
+async def _parse_checked(ctx: Ctx, conn: ConnDep, body: dict[str, Any]) -> Rule:
+    """A rule to save: also its actions checked (service codes, webhook targets)."""
+    rule = _parse(ctx, body)
+    problems = check_actions(rule, await service_codes(conn), ctx.webhook_policy)
+    if problems:
+        raise HTTPException(422, "; ".join(problems))
+    return rule
+
+
 def _parse(ctx: Ctx, body: dict[str, Any]) -> Rule:
     try:
         rule = Rule.model_validate(body)
@@ -141,7 +152,7 @@ async def create_rule(
     ctx: Ctx, conn: ConnDep, principal: Operator, body: Annotated[dict[str, Any], Body()]
 ) -> RulePublic:
     """Create a rule (the body is a rule definition, as in a rule file)."""
-    new = _parse(ctx, body)
+    new = await _parse_checked(ctx, conn, body)
     _check_scope(principal, new)
     if await get_rule(conn, new.name) is not None:
         raise HTTPException(409, f"a rule named {new.name!r} exists; PUT /api/v1/rules/{{id}}")
@@ -160,7 +171,7 @@ async def replace_rule(
     """Replace a rule's definition; a changed definition starts a new version (its state is
     rebuilt from history)."""
     old = await _record(conn, rule_id)
-    new = _parse(ctx, body)
+    new = await _parse_checked(ctx, conn, body)
     _check_scope(principal, old.rule)
     _check_scope(principal, new)
     if new.name != old.name:
