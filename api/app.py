@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from . import sensorthings
 from .auth import Authenticator
 from .context import ApiContext
 from .errors import ErrorFormatter, install_error_handlers
@@ -32,6 +33,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
     formatters: dict[str, ErrorFormatter] = {}
     app.include_router(ops.router)
     app.include_router(keys.router)
+    app.include_router(sensorthings.build_router(ctx))
+    formatters[sensorthings.PREFIX] = sensorthings.format_error
 
     install_error_handlers(app, formatters)
     app.add_middleware(
