@@ -12,12 +12,14 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 
 from ..context import ApiContext
-from ..deps import ConnDep
+from ..deps import ConnDep, Operator
 from .catalogue import CatalogueCache
 from .errors import StaError, format_error
 from .model import SETS
+from .mqtt import StaMqttPublisher
 from .options import Limits
 from .read import ReadContext, read
+from .writes import Writes
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,10 @@ def build_router(ctx: ApiContext) -> APIRouter:
         max_skip=ctx.config.max_history_points,
     )
 
+    if ctx.config.sta_mqtt_enabled:
+        publisher = StaMqttPublisher(ctx, base)
+        ctx.background.append(("sensorthings-mqtt", publisher.run))
+
     @router.get("", summary="Service root: entity sets and conformance classes")
     async def root() -> Response:
         settings: dict[str, object] = {"conformance": conformance(ctx)}
@@ -126,5 +132,56 @@ def build_router(ctx: ApiContext) -> APIRouter:
         if isinstance(body, str):
             return Response(body, media_type="text/plain; charset=utf-8")
         return json_response(body)
+
+    async def _body(request: Request) -> object:
+        raw = await request.body()
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise StaError(400, "the request body is not JSON") from None
+
+    async def _entity(conn: ConnDep, path: str) -> object:
+        catalogue = await cache.get(conn)
+        return await read(ReadContext(conn, catalogue, base, limits, limits.max_skip), path, [])
+
+    @router.post("/{path:path}", summary="Create (operators): Things, Locations, Observations")
+    async def post(path: str, request: Request, conn: ConnDep, who: Operator) -> Response:
+        """Create an entity, or many Observations with CreateObservations."""
+        try:
+            writes = Writes(ctx, conn, await cache.get(conn), who)
+            status, made = await writes.post(path, await _body(request))
+            if isinstance(made, list):
+                return json_response(made, status)
+            assert made is not None
+            body = await _entity(conn, made)
+        except (StaError, asyncpg.DataError) as exc:
+            resp = sta_errors(request, exc)
+            assert resp is not None
+            return resp
+        return json_response(body, status, {"Location": f"{base}/{made}"})
+
+    @router.patch("/{path:path}", summary="Update (operators): Things, Locations, Observations")
+    async def patch(path: str, request: Request, conn: ConnDep, who: Operator) -> Response:
+        """Change the given properties of an entity."""
+        try:
+            writes = Writes(ctx, conn, await cache.get(conn), who)
+            made = await writes.patch(path, await _body(request))
+            body = await _entity(conn, made)
+        except (StaError, asyncpg.DataError) as exc:
+            resp = sta_errors(request, exc)
+            assert resp is not None
+            return resp
+        return json_response(body)
+
+    @router.delete("/{path:path}", summary="Delete (operators): Things, Locations, Observations")
+    async def delete(path: str, request: Request, conn: ConnDep, who: Operator) -> Response:
+        """Delete an entity (a Thing with its observations)."""
+        try:
+            await Writes(ctx, conn, await cache.get(conn), who).delete(path)
+        except (StaError, asyncpg.DataError) as exc:
+            resp = sta_errors(request, exc)
+            assert resp is not None
+            return resp
+        return Response(status_code=200)
 
     return router
