@@ -74,6 +74,10 @@ def _strip(node: Node) -> Node:
     return node
 
 
+def _is_text(node: Node) -> bool:
+    return isinstance(node, Lit) and node.kind == "text"
+
+
 def _json(sql: str) -> Expr:
     return Expr(
         sql,
@@ -174,16 +178,24 @@ class Compiler:
             return self._call(node, entity, alias)
         if node.op in ("and", "or"):
             return Expr(self.predicate(node, entity, alias), "bool")
+        if node.op in _CMP:
+            # Lenient: a quoted ISO time compared with a time is read as a time. Each
+            # literal is bound once, as the type it ends up with.
+            if _is_text(node.left):
+                right = self.value(node.right, entity, alias)
+                left = self._time_or_text(node.left, right, entity, alias)
+            else:
+                left = self.value(node.left, entity, alias)
+                right = self._time_or_text(node.right, left, entity, alias)
+            return Expr(self._compare(node.op, left, right), "bool")
         left = self.value(node.left, entity, alias)
         right = self.value(node.right, entity, alias)
-        if node.op in _CMP:
-            # Lenient: a quoted ISO time compared with a time is read as a time.
-            if left.kind == "time" and isinstance(node.right, Lit) and node.right.kind == "text":
-                right = self._literal(Lit(parse_instant(str(node.right.value)), "time"))
-            if right.kind == "time" and isinstance(node.left, Lit) and node.left.kind == "text":
-                left = self._literal(Lit(parse_instant(str(node.left.value)), "time"))
-            return Expr(self._compare(node.op, left, right), "bool")
         return self._arith(node.op, left, right)
+
+    def _time_or_text(self, node: Node, other: Expr, entity: Entity, alias: str) -> Expr:
+        if other.kind == "time" and isinstance(node, Lit) and node.kind == "text":
+            return self._literal(Lit(parse_instant(str(node.value)), "time"))
+        return self.value(node, entity, alias)
 
     def _literal(self, lit: Lit) -> Expr:
         if lit.kind == "null":

@@ -102,6 +102,15 @@ class Entity:
     order: tuple[tuple[str, bool], ...] = ()  # default order: (column, descending)
     string_id: bool = False
 
+    @property
+    def ident(self) -> tuple[str, ...]:
+        """The key columns that identify a row (the rest travel along for joins)."""
+        if self.name == "Datastream":
+            return ("device_key", "metric_id")
+        if self.name == "Observation":
+            return ("device_key", "metric_id", "time")
+        return (self.keys[0][0],)
+
     def prop(self, name: str) -> Prop | None:
         """The property called ``name`` (``id`` included)."""
         return self.props.get(name)
@@ -136,17 +145,16 @@ def _foi_of_observation(p: Side, c: Side) -> str:
 
 def _observations_of_foi(p: Side, c: Side) -> str:
     # p: FeatureOfInterest, c: Observation. Folded when p is known, so that the time
-    # bounds reach readings.time as plain comparisons (chunk exclusion).
+    # bounds reach readings.time as plain comparisons (chunk exclusion). Parameters are
+    # bound only for the parts that stay in the SQL.
     t = c.col("time")
-    lower = f"{t} >= {p.col('time')}"
     first = p.known("is_first")
-    lower = (
-        "true"
-        if first is True
-        else lower
-        if first is False
-        else f"({p.col('is_first')} OR {lower})"
-    )
+    if first is True:
+        lower = "true"
+    elif first is False:
+        lower = f"{t} >= {p.col('time')}"
+    else:
+        lower = f"({p.col('is_first')} OR {t} >= {p.col('time')})"
     until = p.known("valid_until")
     if until is None:
         upper = "true"

@@ -86,7 +86,7 @@ async def _collection(
         n = await count_rows(rc.conn, rc.catalogue, entity, opts, res.parent, rc.count_cap)
         if n is not None:
             out["@iot.count"] = n
-    if page.more:
+    if page.more and page.rows:
         out["@iot.nextLink"] = _next_link(rc, res, opts, query, page.rows[-1])
     if res.ref:
         out["value"] = [

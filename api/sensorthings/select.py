@@ -120,7 +120,7 @@ async def fetch_page(
     params = Params()
     where, comp = _where(entity, "a", opts, parent, params)
     if keys is not None:
-        where += [f"a.{c} = {params.add(v, column_type(c))}" for c, v in keys.items()]
+        where += [f"a.{c} = {params.add(keys[c], column_type(c))}" for c in entity.ident]
     desc = time_order(entity, opts)
     if opts.skiptoken is not None:
         if desc is None:
