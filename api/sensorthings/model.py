@@ -165,6 +165,16 @@ def _observations_of_foi(p: Side, c: Side) -> str:
     return _fold_and(lower, upper)
 
 
+def _has_readings(p: Side, c: Side) -> str:
+    # ``latest`` holds every (device, metric) that has a stored reading: a Datastream
+    # without one is answered from it, instead of scanning the device's whole history
+    # for a metric it never reported.
+    return (
+        f"EXISTS (SELECT 1 FROM latest l WHERE l.device_key = {p.col('device_key')} "  # noqa: S608
+        f"AND {p.col('metric_id')} = ANY (l.metric_ids))"
+    )
+
+
 _DEVICE_NAME = "CASE WHEN {a}.device_name = '' THEN {a}.device_id ELSE {a}.device_name END"
 _LOC_SOURCE = (
     "(SELECT h.id, h.device_key, h.time, h.location, h.name, h.description, h.current, "
@@ -357,7 +367,7 @@ DATASTREAM = Entity(
         "ObservedProperty": Nav(
             "ObservedProperty", "ObservedProperty", False, (("metric_id", "metric_id"),)
         ),
-        "Observations": Nav("Observations", "Observation", True, _DS_OBS),
+        "Observations": Nav("Observations", "Observation", True, _DS_OBS, _has_readings),
     },
     (("device_key", False), ("metric_id", False)),
 )
