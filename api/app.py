@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from . import sensorthings
 from .auth import Authenticator
 from .context import ApiContext
 from .errors import ErrorFormatter, install_error_handlers
@@ -43,6 +44,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(service_requests.router)
     app.include_router(outbox.router)
     app.include_router(commands.router)
+    app.include_router(sensorthings.build_router(ctx))
+    formatters[sensorthings.PREFIX] = sensorthings.format_error
 
     install_error_handlers(app, formatters)
     app.add_middleware(

@@ -51,6 +51,8 @@ async def running_api(
     **config: object,
 ) -> AsyncIterator[RunningApi]:
     """The API served on 127.0.0.1:<free port> until the block ends."""
+    # The SensorThings MQTT publisher is off unless a test points it at its broker.
+    config.setdefault("sta_mqtt_enabled", False)
     async with open_pool(database_url, min_size=1, max_size=8) as pool:
         async with pool.acquire() as conn:
             catalogue = await ensure_metrics(conn, {m for p in PROFILES for m in p.metrics})

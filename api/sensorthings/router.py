@@ -1,0 +1,187 @@
+"""The ``/v1.1`` routes: the root document, reads of every resource path, and the writes
+operators may make (``writes.py``)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+from urllib.parse import urlsplit
+
+import asyncpg
+import orjson
+from fastapi import APIRouter, Query, Request, Response
+
+from ..context import ApiContext
+from ..deps import ConnDep, Operator
+from .catalogue import CatalogueCache
+from .errors import StaError, format_error
+from .model import SETS
+from .mqtt import StaMqttPublisher
+from .options import Limits
+from .read import ReadContext, read
+from .writes import Writes
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PREFIX", "build_router", "conformance", "json_response", "sta_errors"]
+
+PREFIX = "/v1.1"
+READ_TIMEOUT = "10s"  # a query that runs longer is cancelled and answered with a 400
+_SPEC = "http://www.opengis.net/spec/iot_sensing/1.1/req/"
+MQTT_CLASS = _SPEC + "receive-updates-via-mqtt/receive-updates"
+
+
+def conformance(ctx: ApiContext) -> list[str]:
+    """The conformance classes this server implements (see docs/sensorthings.md)."""
+    classes = [
+        _SPEC + "datamodel",
+        _SPEC + "resource-path/resource-path-to-entities",
+        _SPEC + "request-data",
+        _SPEC + "data-array/data-array",
+    ]
+    if ctx.config.sta_mqtt_enabled:
+        classes.append(MQTT_CLASS)
+    return classes
+
+
+def mqtt_endpoint(ctx: ApiContext) -> str:
+    """The broker as clients reach it: the configured host, or the public URL's host
+    when the API talks to a broker on loopback."""
+    host = ctx.config.mqtt_host
+    if host in ("127.0.0.1", "localhost", "::1", "0.0.0.0", ""):  # noqa: S104 - a comparison
+        host = urlsplit(ctx.config.public_url).hostname or host
+    return f"mqtt://{host}:{ctx.config.mqtt_port}"
+
+
+def json_response(
+    body: object, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """A JSON response serialised with orjson."""
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+def sta_errors(request: Request, exc: BaseException) -> Response | None:
+    """The response for an error a SensorThings handler raised, or None to re-raise."""
+    if isinstance(exc, StaError):
+        return format_error(request, exc.status, exc.message, None)
+    if isinstance(exc, asyncpg.QueryCanceledError):
+        return format_error(
+            request, 400, f"the query ran longer than {READ_TIMEOUT}; narrow it, e.g. with a "
+            "phenomenonTime range in $filter", None,
+        )  # fmt: skip
+    if isinstance(exc, asyncpg.DataError):
+        return format_error(request, 400, f"the query cannot be evaluated: {exc}", None)
+    return None
+
+
+def build_router(ctx: ApiContext) -> APIRouter:
+    """The SensorThings router over ``ctx``."""
+    router = APIRouter(prefix=PREFIX, tags=["OGC SensorThings API 1.1"])
+    cache = CatalogueCache(ctx.profiles, ctx.metrics.by_name)
+    base = ctx.config.public_url.rstrip("/") + PREFIX
+    limits = Limits(
+        default_top=ctx.config.default_page_size,
+        max_top=ctx.config.max_page_size,
+        max_skip=ctx.config.max_history_points,
+    )
+
+    if ctx.config.sta_mqtt_enabled:
+        publisher = StaMqttPublisher(ctx, base)
+        ctx.background.append(("sensorthings-mqtt", publisher.run))
+
+    @router.get("", summary="Service root: entity sets and conformance classes")
+    async def root() -> Response:
+        settings: dict[str, object] = {"conformance": conformance(ctx)}
+        if ctx.config.sta_mqtt_enabled:
+            settings[MQTT_CLASS] = {"endpoints": [mqtt_endpoint(ctx)]}
+        body = {
+            "value": [{"name": name, "url": f"{base}/{name}"} for name in SETS],
+            "serverSettings": settings,
+        }
+        return json_response(body)
+
+    @router.get("/{path:path}", summary="Entities, collections, properties and references")
+    async def get(
+        path: str,
+        request: Request,
+        conn: ConnDep,
+        filter_: Annotated[str | None, Query(alias="$filter")] = None,
+        expand: Annotated[str | None, Query(alias="$expand")] = None,
+        select: Annotated[str | None, Query(alias="$select")] = None,
+        orderby: Annotated[str | None, Query(alias="$orderby")] = None,
+        top: Annotated[str | None, Query(alias="$top")] = None,
+        skip: Annotated[str | None, Query(alias="$skip")] = None,
+        count: Annotated[str | None, Query(alias="$count")] = None,
+        result_format: Annotated[str | None, Query(alias="$resultFormat")] = None,
+    ) -> Response:
+        """Resolve the path, apply the query options, answer SensorThings JSON."""
+        if not path.strip("/"):
+            return await root()
+        try:
+            catalogue = await cache.get(conn)
+            async with conn.transaction(readonly=True):
+                await conn.execute(f"SET LOCAL statement_timeout = '{READ_TIMEOUT}'")
+                rc = ReadContext(conn, catalogue, base, limits, limits.max_skip)
+                body = await read(rc, path, list(request.query_params.multi_items()))
+        except (StaError, asyncpg.QueryCanceledError, asyncpg.DataError) as exc:
+            resp = sta_errors(request, exc)
+            assert resp is not None
+            return resp
+        if isinstance(body, str):
+            return Response(body, media_type="text/plain; charset=utf-8")
+        return json_response(body)
+
+    async def _body(request: Request) -> object:
+        raw = await request.body()
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise StaError(400, "the request body is not JSON") from None
+
+    async def _entity(conn: ConnDep, path: str) -> object:
+        catalogue = await cache.get(conn)
+        return await read(ReadContext(conn, catalogue, base, limits, limits.max_skip), path, [])
+
+    @router.post("/{path:path}", summary="Create (operators): Things, Locations, Observations")
+    async def post(path: str, request: Request, conn: ConnDep, who: Operator) -> Response:
+        """Create an entity, or many Observations with CreateObservations."""
+        try:
+            writes = Writes(ctx, conn, await cache.get(conn), who)
+            status, made = await writes.post(path, await _body(request))
+            if isinstance(made, list):
+                return json_response(made, status)
+            assert made is not None
+            body = await _entity(conn, made)
+        except (StaError, asyncpg.DataError) as exc:
+            resp = sta_errors(request, exc)
+            assert resp is not None
+            return resp
+        return json_response(body, status, {"Location": f"{base}/{made}"})
+
+    @router.patch("/{path:path}", summary="Update (operators): Things, Locations, Observations")
+    async def patch(path: str, request: Request, conn: ConnDep, who: Operator) -> Response:
+        """Change the given properties of an entity."""
+        try:
+            writes = Writes(ctx, conn, await cache.get(conn), who)
+            made = await writes.patch(path, await _body(request))
+            body = await _entity(conn, made)
+        except (StaError, asyncpg.DataError) as exc:
+            resp = sta_errors(request, exc)
+            assert resp is not None
+            return resp
+        return json_response(body)
+
+    @router.delete("/{path:path}", summary="Delete (operators): Things, Locations, Observations")
+    async def delete(path: str, request: Request, conn: ConnDep, who: Operator) -> Response:
+        """Delete an entity (a Thing with its observations)."""
+        try:
+            await Writes(ctx, conn, await cache.get(conn), who).delete(path)
+        except (StaError, asyncpg.DataError) as exc:
+            resp = sta_errors(request, exc)
+            assert resp is not None
+            return resp
+        return Response(status_code=200)
+
+    return router
