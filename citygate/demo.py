@@ -1,8 +1,10 @@
 """``make demo``: a simulated city end to end on this machine.
 
-Devices (simulated, with faults at a low rate) -> Mosquitto -> gateway -> TimescaleDB,
-with the maintenance job and the HTTP API running, and a summary printed every few
-seconds: readings stored, refusals by reason, devices online.
+Devices (simulated, with faults at a low rate) -> Mosquitto -> gateway -> TimescaleDB
+-> rules (the example rules in ``rules/examples``: alarms, Open311 service requests,
+device commands) -> the HTTP API, with the maintenance job running, and a summary
+printed every few seconds: readings stored, refusals by reason, devices online, alarms
+and open service requests.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ import asyncpg
 from gateway.service import Gateway
 from ingest.db import connection
 from ingest.devices import upsert_devices
+from rules.files import EXAMPLES_DIR as EXAMPLE_RULES
+from rules.files import load_rule_dir
+from rules.service_types import NotFound, ServiceTypeIn, get_service_type, save_service_type
+from rules.store import save_rule
 from simulators.city import run_city
 from simulators.faults import FaultConfig
 from simulators.fleet import build_fleet
@@ -30,6 +36,33 @@ log = logging.getLogger(__name__)
 __all__ = ["run_demo"]
 
 DEMO_FAULT_RATE = 0.01
+SERVICE_TYPES = [
+    ServiceTypeIn(service_code="waste-full", service_name="Waste container full",
+                  description="A waste container needs emptying.", group="sanitation",
+                  keywords=["waste", "bin"]),
+    ServiceTypeIn(service_code="fire-hazard", service_name="Fire in a waste container",
+                  description="A waste container is burning.", group="safety",
+                  keywords=["fire"]),
+    ServiceTypeIn(service_code="streetlight-fault", service_name="Streetlight fault",
+                  description="A streetlight is out, or on in daylight.", group="lighting",
+                  keywords=["light"]),
+    ServiceTypeIn(service_code="flooding", service_name="Flood risk",
+                  description="A river or drain is rising fast.", group="water",
+                  keywords=["water", "flood"]),
+]  # fmt: skip
+
+
+async def _install_examples(conn: asyncpg.Connection, settings: Settings) -> int:
+    """The demo's service types and example rules (kept if an operator changed them)."""
+    for st in SERVICE_TYPES:
+        try:
+            await get_service_type(conn, st.service_code)
+        except NotFound:
+            await save_service_type(conn, st, create=True)
+    rules = load_rule_dir(EXAMPLE_RULES, load_profiles(settings))
+    for rule in rules:
+        await save_rule(conn, rule, source="file")
+    return len(rules)
 
 
 async def run_demo(settings: Settings, devices: int, speed: float, duration: float) -> int:
@@ -38,8 +71,9 @@ async def run_demo(settings: Settings, devices: int, speed: float, duration: flo
     fleet = build_fleet(profiles, devices, seed=1)
     async with connection(settings.database_url) as conn:
         await upsert_devices(conn, fleet.records())
+        n_rules = await _install_examples(conn, settings)
     counts = ", ".join(f"{n} {p}" for p, n in fleet.counts().items())
-    print(f"demo city: {len(fleet)} devices ({counts})")
+    print(f"demo city: {len(fleet)} devices ({counts}); {n_rules} rules from {EXAMPLE_RULES}")
     gw = Gateway(gateway_config(settings, client_id=f"{settings.mqtt_client_id}-demo"), profiles)
     stop = asyncio.Event()
     stats = Stats()
@@ -48,7 +82,20 @@ async def run_demo(settings: Settings, devices: int, speed: float, duration: flo
         async with asyncio.TaskGroup() as tg:
             service = tg.create_task(run_service(settings, gw), name="service")
             await gw.ready.wait()
-            print(f"service up: open {base}/readyz and {base}/metrics")
+            print(f"service up at {base}:")
+            for path, what in (
+                ("/docs", "the API, interactive (OpenAPI)"),
+                ("/api/v1/latest", "latest values of every device"),
+                ("/api/v1/devices.geojson", "the devices on a map (GeoJSON)"),
+                ("/v1.1", "OGC SensorThings API"),
+                ("/open311/v2/requests.json", "service requests the rules opened (Open311)"),
+                ("/metrics", "Prometheus metrics"),
+            ):
+                print(f"  {base}{path:<28} {what}")
+            print(
+                "operator endpoints (alarms, rules) need a key: citygate keys create "
+                "--name me --role operator"
+            )
             print("the devices publish now; Ctrl-C stops the demo\n")
             city = tg.create_task(
                 run_city(
@@ -87,9 +134,14 @@ async def _report(url: str, stats: Stats, every: float = 5.0) -> None:
                     "SELECT reason_code, count(*) AS n FROM quarantine GROUP BY 1 ORDER BY 2 DESC"
                 )
                 online = await conn.fetchval("SELECT count(*) FROM devices WHERE status='online'")
+                alarms = await conn.fetchval("SELECT count(*) FROM alarms WHERE active")
+                requests = await conn.fetchval(
+                    "SELECT count(*) FROM service_requests WHERE status = 'open'"
+                )
                 why = ", ".join(f"{r['reason_code']} {r['n']}" for r in refused) or "none"
                 print(
                     f"sent {stats.sent:>7} | stored {stored:>8} readings | "
-                    f"online {online:>4} | quarantined: {why}",
+                    f"online {online:>4} | alarms {alarms:>3} | open requests {requests:>3} | "
+                    f"quarantined: {why}",
                     flush=True,
                 )

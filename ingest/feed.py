@@ -90,18 +90,19 @@ class Committed:
     def from_readings(
         cls,
         readings: Iterable[tuple[int, int, int, float, str | None]],
-        received_us: int,
+        received_us: int | None,
     ) -> Committed:
         """From (device_key, time_us, metric_id, value, state) tuples (few readings: the
-        API's observation POSTs, tests)."""
+        API's observation POSTs, tests); ``received_us`` None: received at their time."""
         rows = list(readings)
         has_states = any(r[4] is not None for r in rows)
+        times = np.fromiter((r[1] for r in rows), np.int64, len(rows))
         return cls(
             np.fromiter((r[0] for r in rows), np.int32, len(rows)),
-            np.fromiter((r[1] for r in rows), np.int64, len(rows)),
+            times,
             np.fromiter((r[2] for r in rows), np.int16, len(rows)),
             np.fromiter((r[3] for r in rows), np.float64, len(rows)),
-            np.full(len(rows), received_us, dtype=np.int64),
+            times.copy() if received_us is None else np.full(len(rows), received_us, np.int64),
             tuple(r[4] for r in rows) if has_states else None,
         )
 

@@ -210,17 +210,19 @@ class Evaluator:
         return self._dispatch(raw, None)
 
     def _no_data(self, c: Committed, dev: I64, met: I64) -> list[Raw]:
-        """Readings at no-data positions: a gap longer than the allowed silence raises (at
-        the end of the allowed silence) and the reading clears; otherwise only the
-        position's last-seen time moves."""
+        """Readings at no-data positions: a gap (between receive times) longer than the
+        allowed silence raises (at the end of the allowed silence) and the reading
+        clears; otherwise only the position's last-seen time moves."""
         ix = self.compiled.nd_ix
         pos_parts: list[I64] = []
         t_parts: list[I64] = []
+        # Silence is about what arrives: receive times, so that a device with a wrong
+        # clock is not "silent", and a burst of backfilled readings is news.
         for k in (composite(met, dev), composite(np.full(len(dev), ANY_METRIC), dev)):
             pos, ok = ix.lookup(k)
             sel = np.flatnonzero(ok)
             pos_parts.append(pos[sel])
-            t_parts.append(c.time_us[sel])
+            t_parts.append(c.received_us[sel])
         pos = np.concatenate(pos_parts)
         t = np.concatenate(t_parts)
         fresh = t > ix.last_t[pos]

@@ -17,9 +17,11 @@ from .errors import RuleError
 from .model import Rule
 from .store import RuleRecord
 
-__all__ = ["RULE_SUFFIXES", "dump_rule", "load_rule_dir", "load_rule_file", "slug"]
+__all__ = ["EXAMPLES_DIR", "RULE_SUFFIXES", "dump_rule", "load_rule_dir", "load_rule_file", "slug"]
 
 RULE_SUFFIXES = (".yaml", ".yml", ".json")
+# Example rules for the built-in profiles (what ``make demo`` applies).
+EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 
 
 def _line_of(node: yaml.Node | None) -> int | None:

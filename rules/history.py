@@ -15,7 +15,8 @@ from ingest.feed import Committed
 
 __all__ = ["read_history"]
 
-# Binary COPY rows of (int4, timestamptz, int2, float8): field count, then length + value.
+# Binary COPY rows of (int4, timestamptz, int2, float8, timestamptz): field count, then
+# length + value per field.
 _ROW = np.dtype(
     [
         ("n", ">i2"),
@@ -23,12 +24,13 @@ _ROW = np.dtype(
         ("l1", ">i4"), ("time", ">i8"),
         ("l2", ">i4"), ("metric", ">i2"),
         ("l3", ">i4"), ("value", ">f8"),
+        ("l4", ">i4"), ("received", ">i8"),
     ]
 )  # fmt: skip
 _HEADER = 19  # signature (11) + flags (4) + header extension length (4)
 
 _QUERY = """
-SELECT r.device_key, r.time, u.m, u.v
+SELECT r.device_key, r.time, u.m, u.v, r.received_at
 FROM readings r CROSS JOIN LATERAL unnest(r.metric_ids, r.vals) AS u(m, v)
 WHERE r.time >= $1 AND r.time < $2 AND r.metric_ids && $3::smallint[]
   AND u.m = ANY($3::smallint[]) AND ($4::int[] IS NULL OR r.device_key = ANY($4::int[]))
@@ -71,7 +73,7 @@ async def read_history(
                 rows["time"].astype(np.int64) + PG_EPOCH_US,
                 rows["metric"].astype(np.int16),
                 rows["value"].astype(np.float64),
-                np.zeros(len(rows), np.int64),
+                rows["received"].astype(np.int64) + PG_EPOCH_US,
                 None,
             )
         t = upper

@@ -50,7 +50,7 @@ Reading = tuple[int, int, str, float]  # device key, time (µs), metric, value
 def batch(readings: Iterable[Reading]) -> Committed:
     """A committed batch of readings."""
     return Committed.from_readings(
-        ((d, t, METRICS[m], v, None) for d, t, m, v in readings), received_us=T0
+        ((d, t, METRICS[m], v, None) for d, t, m, v in readings), received_us=None
     )
 
 
