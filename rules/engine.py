@@ -49,7 +49,9 @@ class EngineConfig:
     tick_s: float = 5.0
     max_lookback_s: float = 6 * 3600.0
     max_pending_events: int = 100_000
-    max_held_batches: int = 10_000
+    # Readings committed during a rebuild are held (then evaluated); beyond this many,
+    # more are dropped and counted (about 40 bytes each).
+    max_held_readings: int = 5_000_000
 
 
 class EngineMetrics:
@@ -74,6 +76,12 @@ class EngineMetrics:
         self.dropped = Counter(
             "citygate_rules_events_dropped_total",
             "Alarm transitions dropped because the write queue was full (database away)",
+            registry=registry,
+        )
+        self.unevaluated = Counter(
+            "citygate_rules_readings_unevaluated_total",
+            "Readings committed during a state rebuild beyond what could be held, so not "
+            "evaluated by rules (stored all the same)",
             registry=registry,
         )
         self.pending = Gauge(
@@ -113,6 +121,7 @@ class RulesEngine:
         self.evaluator: Evaluator | None = None
         self._rules: dict[tuple[int, int], RuleRecord] = {}
         self._held: list[Committed] | None = []
+        self._held_readings = 0
         self._queue: asyncio.Queue[AlarmEvent] = asyncio.Queue(config.max_pending_events)
         self._changed = asyncio.Event()
         self.ready = asyncio.Event()
@@ -127,11 +136,13 @@ class RulesEngine:
     # -- the feed ----------------------------------------------------------------------
     def _on_commit(self, c: Committed) -> None:
         if self._held is not None:
-            if len(self._held) >= self.config.max_held_batches:
-                log.error("rules: holding too many batches during a rebuild; dropping one")
-                self.metrics.dropped.inc(len(c))
+            if self._held_readings + len(c) > self.config.max_held_readings:
+                log.error("rules: %d readings committed during a rebuild are not evaluated "
+                          "(more than %d held)", len(c), self.config.max_held_readings)  # fmt: skip
+                self.metrics.unevaluated.inc(len(c))
                 return
             self._held.append(c)
+            self._held_readings += len(c)
             return
         self._evaluate(c)
 
@@ -199,6 +210,7 @@ class RulesEngine:
             self._enqueue(restored.missed)
         finally:
             held, self._held = self._held or [], None
+            self._held_readings = 0
             if self.evaluator is not None:
                 for c in held:
                     self._evaluate(c)
