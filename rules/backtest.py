@@ -6,6 +6,7 @@ live engine raised on the same data.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -102,7 +103,9 @@ async def backtest(
     if keys:
         async for chunk in read_history(conn, to_dt(from_us), end, sorted(metrics), keys):
             readings += len(chunk)
-            events += ev.feed(chunk)
+            # numpy work off the event loop: a long back-test must not stall the service
+            # it runs in (the gateway and the live engine share the loop).
+            events += await asyncio.to_thread(ev.feed, chunk)
         events += ev.tick(end_us)
     alarms = [
         a

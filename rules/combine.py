@@ -27,9 +27,11 @@ class ComboState:
     active: bool = False
 
 
-def combo_step(state: ComboState, position: int, up: bool, mode: str) -> bool | None:
-    """Apply one condition's change; returns the rule's new state if it changed."""
-    state.latches[position] = up
+def combo_step(state: ComboState, changes: list[tuple[int, bool]], mode: str) -> bool | None:
+    """Apply the (position, up) changes of one instant together; returns the rule's new
+    state if it changed."""
+    for position, up in changes:
+        state.latches[position] = up
     now = all(state.latches) if mode == "all" else any(state.latches)
     if now != state.active:
         state.active = now
@@ -71,12 +73,18 @@ def fleet_run(
                 area.active = True
                 out.append((at, True, frozenset(area.members)))
 
-    for t, _pos, device, up, _v in changes:
+    i = 0
+    while i < len(changes):
+        t = changes[i][0]
         check_until(t)
-        if up:
-            area.members.add(device)
-        else:
-            area.members.discard(device)
+        # Every change at the same time first, then the area is judged once.
+        while i < len(changes) and changes[i][0] == t:
+            _, _pos, device, up, _v = changes[i]
+            if up:
+                area.members.add(device)
+            else:
+                area.members.discard(device)
+            i += 1
         enough = len(area.members) >= min_devices
         if enough and area.since is None:
             area.since = t

@@ -34,7 +34,7 @@ from .devices import DeviceTable, load_devices
 from .evaluator import Evaluator, adopt
 from .events import AlarmEvent
 from .restore import rebuild
-from .store import RuleRecord, list_rules
+from .store import RuleRecord, get_rule, list_rules
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,20 @@ class RulesEngine:
                 self._metric_ids = await ensure_metrics(
                     conn, {m for p in self._profiles for m in p.metrics}
                 )
-            await self._reload(first=True)
+            attempt = 0
+            while True:
+                try:
+                    await self._reload(first=True)
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    # The rest of the service keeps running; rules start once this works.
+                    attempt += 1
+                    delay = min(30.0, 0.5 * 2 ** min(attempt, 6)) * random.uniform(0.5, 1.0)
+                    log.exception("rules: could not load rules (attempt %d); retry in %.1fs",
+                                  attempt, delay)  # fmt: skip
+                    await asyncio.sleep(delay)
             self.ready.set()
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._writer(), name="rules-alarm-writer")
@@ -209,9 +222,9 @@ class RulesEngine:
             self.metrics.slots.set(ev.compiled.n_slots)
             self._enqueue(restored.missed)
         finally:
-            held, self._held = self._held or [], None
-            self._held_readings = 0
-            if self.evaluator is not None:
+            if self.evaluator is not None:  # else keep holding until a load succeeds
+                held, self._held = self._held or [], None
+                self._held_readings = 0
                 for c in held:
                     self._evaluate(c)
         if not first:
@@ -236,6 +249,9 @@ class RulesEngine:
         record = self._rules.get((event.rule_id, event.rule_version))
         if record is None:  # a newer version is loaded: it still names the rule
             record = next((r for r in self._rules.values() if r.id == event.rule_id), None)
+        if record is None:  # disabled since: its pending changes are still written
+            async with self._pool.acquire() as conn:
+                record = await get_rule(conn, event.rule_id)
         if record is None:
             log.info("rules: rule %d is gone; %s for %s not written",
                      event.rule_id, event.kind, event.subject)  # fmt: skip
@@ -271,7 +287,10 @@ class RulesEngine:
         while True:
             await asyncio.sleep(self.config.tick_s)
             if self.evaluator is not None and self._held is None:
-                self._enqueue(self.evaluator.tick(time.time_ns() // 1000))
+                try:
+                    self._enqueue(self.evaluator.tick(time.time_ns() // 1000))
+                except Exception:
+                    log.exception("rules: no-data timer pass failed")
             try:
                 async with self._pool.acquire() as conn:
                     await escalate_due(conn, datetime.now(UTC), self._actions)
@@ -291,6 +310,10 @@ class RulesEngine:
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("rules: reload failed (%s); retrying", exc)
                 await asyncio.sleep(1.0)
+                self._changed.set()
+            except Exception:
+                log.exception("rules: reload failed; the previous rules stay in force")
+                await asyncio.sleep(5.0)
                 self._changed.set()
 
     async def _follow(self) -> None:

@@ -59,6 +59,9 @@ class Evaluator:
         self.nd_base: I64 = np.empty(0, np.int64)  # no-data clock start of never-seen slots
         self.windows = WindowBuffer()
         self.combos: dict[tuple[int, int, int], ComboState] = {}
+        # Transitions found outside a batch (a fleet area that lost devices to a
+        # re-configuration), handed out with the next batch or tick.
+        self._later: list[AlarmEvent] = []
         self.fleet: dict[tuple[int, int], dict[str, FleetArea]] = {}
         self.skipped = 0  # late or repeated readings not evaluated
         # Skip readings that cannot change anything (off only to test that it changes
@@ -89,6 +92,38 @@ class Evaluator:
         self.compiled, self.devices = new, devices
         new.filter_ix.refresh_busy(self._nonidle())
         new.nd_ix.refresh_busy(self.state.active)
+        self._refresh_fleet(now_us)
+
+    def _refresh_fleet(self, now_us: int) -> None:
+        """Fleet areas from their devices' current states: a device that left the scope
+        or moved to another district leaves its old area (which may clear)."""
+        comp = self.compiled
+        for info in comp.rules:
+            if info.combine != "fleet":
+                continue
+            cond = info.rule.condition
+            assert isinstance(cond, Fleet)
+            key = (info.stored.id, info.stored.version)
+            areas = self.fleet.get(key)
+            if not areas:
+                continue
+            slots = np.flatnonzero(comp.slot_leaf == info.leaves[0])
+            holding = comp.slot_device[slots[self.state.active[slots]]].tolist()
+            members: dict[str, set[int]] = {}
+            for d in holding:
+                members.setdefault(self._area(cond, int(d)), set()).add(int(d))
+            for name, area in areas.items():
+                if not area.active and area.since is None and not area.members:
+                    continue  # restored as active from the table: nothing to compare yet
+                area.members = members.get(name, set())
+                enough = len(area.members) >= cond.min_devices
+                if not enough:
+                    area.since = None
+                    if area.active:
+                        area.active = False
+                        self._later.append(
+                            self._area_event(info.index, name, False, now_us, area.members)
+                        )
 
     # -- evaluation ---------------------------------------------------------------------
     def feed(self, c: Committed) -> list[AlarmEvent]:
@@ -171,10 +206,15 @@ class Evaluator:
         v = c.value[ridx]
         order = np.lexsort((t, slot))
         slot, t, v = slot[order], t[order], v[order]
+        # Not newer than what the slot has seen (a rebuilt slot that replayed readings
+        # committed during its rebuild), or the same reading twice in this batch.
+        keep = t > self.state.last_t[slot]
         if len(t) > 1:
-            keep = np.ones(len(t), np.bool_)
-            keep[1:] = ~((slot[1:] == slot[:-1]) & (t[1:] == t[:-1]))
+            keep[1:] &= ~((slot[1:] == slot[:-1]) & (t[1:] == t[:-1]))
+        if not keep.all():
             slot, t, v = slot[keep], t[keep], v[keep]
+            if not len(slot):
+                return []
         leaf = comp.slot_leaf[slot]
         raw = self._conditions(slot, t, v, leaf, comp.p["kind"][leaf])
         _, _, last = group_bounds(slot)
@@ -195,7 +235,7 @@ class Evaluator:
         comp = self.compiled
         ix = comp.nd_ix
         if not ix.size:
-            return []
+            return self._dispatch([], None)
         nd = ix.slots
         seen = ix.last_t[ix.slot_pos[nd]]
         base = np.where(seen == NO_TIME, self.nd_base[nd], seen)
@@ -359,6 +399,9 @@ class Evaluator:
             events.append(self._event(ri, device, up, t, value, leaf))
         for ri, changes in combos.items():
             events += self._combine(ri, changes)
+        if self._later:
+            events += self._later
+            self._later = []
         pending = {
             ri for ri, info in enumerate(comp.rules) if info.combine == "fleet"
             and any(a.since is not None and not a.active
@@ -366,7 +409,8 @@ class Evaluator:
         }  # fmt: skip
         for ri in pending | set(fleets):
             events += self._fleet(ri, fleets.get(ri, []), c)
-        events.sort(key=lambda e: (e.t_us, e.kind != "cleared"))
+        # Stable: a subject's transitions keep the order they were found in.
+        events.sort(key=lambda e: e.t_us)
         return events
 
     def _event(
@@ -391,13 +435,17 @@ class Evaluator:
     def _combine(self, ri: int, changes: list[LeafChange]) -> list[AlarmEvent]:
         info = self.compiled.rules[ri]
         out: list[AlarmEvent] = []
+        by_instant: dict[tuple[int, int], list[tuple[int, bool, float | None]]] = {}
         for t, pos, device, up, value in changes:
+            by_instant.setdefault((device, t), []).append((pos, up, value))
+        for (device, t), moves in sorted(by_instant.items(), key=lambda kv: kv[0][1]):
             key = (info.stored.id, info.stored.version, device)
             state = self.combos.get(key)
             if state is None:
                 state = self.combos[key] = ComboState([False] * len(info.leaves))
-            changed = combo_step(state, pos, up, info.combine)
+            changed = combo_step(state, [(p, u) for p, u, _ in moves], info.combine)
             if changed is not None:
+                pos, _, value = next((m for m in moves if m[1] == changed), moves[-1])
                 out.append(self._event(ri, device, changed, t, value, info.leaves[pos]))
         return out
 
@@ -420,26 +468,20 @@ class Evaluator:
             for t, up, members in fleet_run(
                 area, by_area.get(name, []), times.get(name, empty), cond.min_devices, cond.for_
             ):
-                out.append(
-                    AlarmEvent(
-                        info.stored.id,
-                        info.stored.version,
-                        name,
-                        "raised" if up else "cleared",
-                        t,
-                        None,
-                        self.metric_names.get(int(comp.p["metric"][info.leaves[0]])),
-                        None,
-                        {
-                            "devices": sorted(
-                                self.devices.by_key[d].id
-                                for d in members
-                                if d in self.devices.by_key
-                            )
-                        },
-                    )
-                )
+                out.append(self._area_event(ri, name, up, t, members))
         return out
+
+    def _area_event(
+        self, ri: int, name: str, up: bool, t: int, members: set[int] | frozenset[int]
+    ) -> AlarmEvent:
+        comp = self.compiled
+        info = comp.rules[ri]
+        ids = sorted(self.devices.by_key[d].id for d in members if d in self.devices.by_key)
+        return AlarmEvent(
+            info.stored.id, info.stored.version, name, "raised" if up else "cleared", t, None,
+            self.metric_names.get(int(comp.p["metric"][info.leaves[0]])), None,
+            {"devices": ids},
+        )  # fmt: skip
 
     def _area_times(self, leaf: int, cond: Fleet, c: Committed) -> dict[str, I64]:
         """Reading times of the leaf's metric per area in this batch (a fleet's duration
@@ -481,33 +523,46 @@ class Evaluator:
                     out[(rid, name)] = ver
         return out
 
-    def mark_active(self, rule_id: int, subject: str) -> bool:
-        """Treat the condition of (rule, subject) as holding (its alarm is active in the
-        alarms table), so that it is not raised a second time; False if unknown."""
+    def mark_active(self, keys: list[tuple[int, str]]) -> int:
+        """Treat the conditions of these (rule, subject) pairs as holding (their alarms are
+        active in the alarms table), so that none is raised a second time; returns how
+        many were found. Clear runs in progress are forgotten: a clear has to be seen
+        afresh."""
         comp = self.compiled
-        for info in comp.rules:
-            if info.stored.id != rule_id:
+        by_rule = {info.stored.id: info for info in comp.rules}
+        slot_of = {(k[0], k[2], k[3]): i for i, k in enumerate(comp.slot_keys)}
+        chosen: list[int] = []
+        found = 0
+        for rule_id, subject in keys:
+            info = by_rule.get(rule_id)
+            if info is None:
                 continue
             if info.combine == "fleet":
                 areas = self.fleet.setdefault((rule_id, info.stored.version), {})
                 areas.setdefault(subject, FleetArea()).active = True
-                return True
+                found += 1
+                continue
             device = self.devices.by_id.get(subject)
             if device is None:
-                return False
+                continue
             if info.combine in ("all", "any"):
                 key = (rule_id, info.stored.version, device.device_key)
                 state = self.combos.setdefault(key, ComboState([False] * len(info.leaves)))
                 state.active = True
-                return True
-            sel = (comp.slot_device == device.device_key) & np.isin(
-                comp.slot_leaf, np.asarray(info.leaves)
-            )
-            self.state.active[sel] = True
-            comp.filter_ix.refresh_busy(self._nonidle())
-            comp.nd_ix.refresh_busy(self.state.active)
-            return bool(sel.any())
-        return False
+                found += 1
+                continue
+            slot = slot_of.get((rule_id, 0, device.device_key))
+            if slot is not None:
+                chosen.append(slot)
+                found += 1
+        if chosen:
+            idx = np.asarray(chosen, np.int64)
+            self.state.active[idx] = True
+            self.state.clear.length[idx] = 0
+            self.state.clear.fired[idx] = False
+            comp.filter_ix.refresh_busy(self._nonidle(), comp.filter_ix.slot_pos[idx])
+            comp.nd_ix.refresh_busy(self.state.active, comp.nd_ix.slot_pos[idx])
+        return found
 
 
 def _num(x: float) -> float | None:
@@ -550,8 +605,12 @@ def adopt(target: Evaluator, source: Evaluator) -> int:
         (target.compiled.nd_ix, source.compiled.nd_ix),
     ):
         if mine_ix.size and their_ix.size:
+            # Only positions the live evaluator has not seen yet take the replay's time:
+            # the others keep theirs, so that readings committed during the rebuild (which
+            # the replay may have read too) are still evaluated for the unchanged rules.
             pos, ok = their_ix.lookup(mine_ix.keys)
-            mine_ix.last_t[ok] = np.maximum(mine_ix.last_t[ok], their_ix.last_t[pos[ok]])
+            fresh = ok & (mine_ix.last_t == NO_TIME)
+            mine_ix.last_t[fresh] = their_ix.last_t[pos[fresh]]
     target.compiled.filter_ix.refresh_busy(target._nonidle())
     target.compiled.nd_ix.refresh_busy(target.state.active)
     return len(pairs)

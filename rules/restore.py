@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import asyncpg
 import numpy as np
 
 from device_profiles import ProfileRegistry
@@ -61,7 +62,9 @@ class Restored:
 
 
 async def _seed_no_data(conn: Conn, ev: Evaluator) -> None:
-    """No-data clocks start at each device's (metric's) last stored reading."""
+    """No-data clocks start when each device's (metric's) last stored reading was
+    received: the device's receive time, less how much older the metric's reading is
+    than the device's newest (receive times are kept per device, not per metric)."""
     comp = ev.compiled
     if comp.n_slots == 0:
         return
@@ -70,12 +73,14 @@ async def _seed_no_data(conn: Conn, ev: Evaluator) -> None:
         return
     keys = sorted(set(comp.slot_device[nd].tolist()))
     rows = await conn.fetch(
-        "SELECT device_key, metric_id, time FROM latest_values WHERE device_key = ANY($1::int[])",
+        "SELECT v.device_key, v.metric_id, v.received_at - (l.time - v.time) AS seen "
+        "FROM latest_values v JOIN latest l ON l.device_key = v.device_key "
+        "WHERE v.device_key = ANY($1::int[])",
         keys,
     )
     newest: dict[tuple[int, int], int] = {}
     for r in rows:
-        us = int(r["time"].timestamp() * 1_000_000)
+        us = int(r["seen"].timestamp() * 1_000_000)
         newest[(r["device_key"], r["metric_id"])] = us
         k = (r["device_key"], ANY_METRIC)
         newest[k] = max(newest.get(k, us), us)
@@ -119,51 +124,76 @@ async def rebuild(
     metrics = {m for m in leaf_metrics if m != ANY_METRIC}
     if ANY_METRIC in leaf_metrics:
         metrics |= set(metric_ids.values())
-    last: dict[tuple[int, str], AlarmEvent] = {}
+    seen: dict[tuple[int, str], list[AlarmEvent]] = {}
     replayed = 0
     async for chunk in read_history(
         conn, to_dt(start_us), to_dt(now_us + 1), sorted(metrics), device_keys, chunk=6 * 3600
     ):
         replayed += len(chunk)
         for e in ev.feed(chunk):
-            last[e.key] = e
+            seen.setdefault(e.key, []).append(e)
     for e in ev.tick(now_us):
-        last[e.key] = e
+        seen.setdefault(e.key, []).append(e)
     rule_ids = sorted({r.id for r in rules})
     table = await conn.fetch(
-        "SELECT DISTINCT ON (rule_id, subject) rule_id, subject, active, raised_at "
-        "FROM alarms WHERE rule_id = ANY($1::int[]) ORDER BY rule_id, subject, raised_at DESC",
+        "SELECT DISTINCT ON (rule_id, subject) rule_id, subject, active, raised_at, "
+        "cleared_at, cleared_by FROM alarms WHERE rule_id = ANY($1::int[]) "
+        "ORDER BY rule_id, subject, raised_at DESC",
         rule_ids,
     )
     stored = {(r["rule_id"], r["subject"]): r for r in table}
     holding = ev.active_subjects()
     missed: list[AlarmEvent] = []
-    kept = 0
-    for key, row in stored.items():
-        if not row["active"] or key in holding:
-            continue
-        seen = last.get(key)
-        if seen is not None and seen.kind == "cleared" and seen.t_us > _us(row["raised_at"]):
-            missed.append(seen)  # it cleared while nobody was evaluating
-        elif ev.mark_active(*key):
-            kept += 1
-    for key in holding:
-        found = stored.get(key)
-        if found is not None and found["active"]:
-            continue
-        raised = last.get(key)
-        if raised is None or raised.kind != "raised":
-            continue
-        if found is not None and _us(found["raised_at"]) >= raised.t_us:
-            continue  # this occurrence is stored already (and was cleared since)
-        missed.append(raised)
-    missed.sort(key=lambda e: (e.t_us, e.kind != "cleared"))
+    keep_active: list[tuple[int, str]] = []
+    for key in set(stored) | set(seen):
+        row = stored.get(key)
+        wrote_clear = _reconcile(row, seen.get(key, []), missed)
+        if row is not None and row["active"] and key not in holding and not wrote_clear:
+            keep_active.append(key)
+    kept = ev.mark_active(keep_active)
+    missed.sort(key=lambda e: e.t_us)
     log.info(
         "rules: rebuilt %d rules from %d readings over %.1f h; %d active alarms kept, "
         "%d missed events to write",
         len(comp.rules), replayed, lookback / 3.6e9, kept, len(missed),
     )  # fmt: skip
     return Restored(ev, missed, replayed, kept)
+
+
+def _reconcile(
+    row: asyncpg.Record | None, events: list[AlarmEvent], missed: list[AlarmEvent]
+) -> bool:
+    """Add to ``missed`` the replayed transitions of one subject that the alarms table
+    does not know; returns whether a clear was added.
+
+    What the table knows ends at its newest alarm's clear (or, while active, its raise):
+    replayed transitions up to then are history already. After it, a transition is new
+    only if it changes what the table last said: a raise while the stored alarm is active
+    or was cleared by hand (the condition presumably still held) is the replay starting
+    in the middle of a condition, not a new occurrence; a clear while nothing is recorded
+    active is the same.
+    """
+    if row is None:
+        known_until, recorded_active = float("-inf"), False
+    elif row["active"]:
+        known_until, recorded_active = _us(row["raised_at"]), True
+    else:
+        known_until = _us(row["cleared_at"] or row["raised_at"])
+        recorded_active = row["cleared_by"] != "rule"
+    wrote_clear = False
+    for e in events:
+        if e.t_us <= known_until:
+            continue
+        if e.kind == "raised":
+            if not recorded_active:
+                missed.append(e)
+            recorded_active = True
+        else:
+            if recorded_active:
+                missed.append(e)
+                wrote_clear = True
+            recorded_active = False
+    return wrote_clear
 
 
 def _us(dt: datetime) -> float:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
 from rules.alarms import ALARM_COLUMNS, AlarmRow, acknowledge, clear_alarm
@@ -19,6 +19,7 @@ from ..deps import Config, ConnDep, Ctx, Operator, Viewer
 router = APIRouter(prefix="/api/v1/alarms", tags=["operator: alarms"])
 
 Severity = Literal["critical", "major", "minor", "warning", "info"]
+AlarmId = Annotated[int, Path(ge=1, le=2**63 - 1, description="alarm id")]
 
 
 class AlarmPublic(BaseModel):
@@ -123,7 +124,7 @@ async def alarms(
     active: bool | None = None,
     acknowledged: bool | None = None,
     severity: Severity | None = None,
-    rule_id: int | None = None,
+    rule_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     device: Annotated[str | None, Query(max_length=128, description="device id or subject")] = None,
     district: Annotated[str | None, Query(max_length=128)] = None,
     start: Annotated[datetime | None, Query(alias="from")] = None,
@@ -147,7 +148,7 @@ async def alarms(
     return AlarmPage(total=total, limit=limit, offset=offset, alarms=[_public(r) for r in rows])
 
 
-async def _one(conn: ConnDep, alarm_id: int, principal: Principal) -> Any:
+async def _one(conn: ConnDep, alarm_id: AlarmId, principal: Principal) -> Any:
     r = await conn.fetchrow(_SELECT + "WHERE a.id = $1", alarm_id)
     if r is None:
         raise HTTPException(404, f"no alarm with id {alarm_id}")
@@ -160,7 +161,7 @@ async def _one(conn: ConnDep, alarm_id: int, principal: Principal) -> Any:
 
 
 @router.get("/{alarm_id}", responses={404: {}})
-async def alarm(alarm_id: int, conn: ConnDep, principal: Viewer) -> AlarmDetail:
+async def alarm(alarm_id: AlarmId, conn: ConnDep, principal: Viewer) -> AlarmDetail:
     """One alarm with its history and linked service requests."""
     r = await _one(conn, alarm_id, principal)
     events = await conn.fetch(
@@ -183,7 +184,7 @@ async def alarm(alarm_id: int, conn: ConnDep, principal: Viewer) -> AlarmDetail:
 
 @router.post("/{alarm_id}/acknowledge", responses={404: {}})
 async def acknowledge_alarm(
-    alarm_id: int, conn: ConnDep, principal: Operator, body: NoteBody | None = None
+    alarm_id: AlarmId, conn: ConnDep, principal: Operator, body: NoteBody | None = None
 ) -> AlarmPublic:
     """Acknowledge an alarm (idempotent)."""
     await _one(conn, alarm_id, principal)
@@ -193,7 +194,7 @@ async def acknowledge_alarm(
 
 @router.post("/{alarm_id}/clear", responses={404: {}})
 async def clear(
-    alarm_id: int, ctx: Ctx, conn: ConnDep, principal: Operator, body: NoteBody | None = None
+    alarm_id: AlarmId, ctx: Ctx, conn: ConnDep, principal: Operator, body: NoteBody | None = None
 ) -> AlarmPublic:
     """Clear an alarm by hand (idempotent). If its condition still holds, the rule raises
     a new alarm only after the condition has cleared and holds again."""

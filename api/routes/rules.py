@@ -3,11 +3,12 @@ and back-test (a saved rule or a draft) over stored history."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Body, HTTPException, Query, Response
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Response
 from pydantic import BaseModel, ValidationError
 
 from rules.actions import check_actions
@@ -24,6 +25,7 @@ from ..deps import ConnDep, Ctx, Operator, Viewer
 router = APIRouter(prefix="/api/v1/rules", tags=["operator: rules"])
 
 MAX_BACKTEST_ALARMS = 10_000
+RuleId = Annotated[int, Path(ge=1, le=2**31 - 1, description="rule id")]
 
 
 class RulePublic(BaseModel):
@@ -113,12 +115,18 @@ def _parse(ctx: Ctx, body: dict[str, Any]) -> Rule:
     return rule
 
 
-def _check_scope(principal: Principal, rule: Rule) -> None:
-    """A district-limited key may only manage rules confined to its districts."""
+def _in_scope(principal: Principal, rule: Rule) -> bool:
+    """A district-limited key sees and manages only rules confined to its districts."""
     if principal.districts is None:
-        return
+        return True
     districts = rule.scope.districts
-    if districts is None or not set(districts) <= principal.districts:
+    return districts is not None and set(districts) <= principal.districts
+
+
+def _check_scope(principal: Principal, rule: Rule) -> None:
+    """Refuse (403) a rule outside a district-limited key's districts."""
+    if not _in_scope(principal, rule):
+        assert principal.districts is not None
         raise HTTPException(
             403,
             f"this API key is limited to districts {sorted(principal.districts)}: the rule's "
@@ -134,16 +142,19 @@ async def _record(conn: ConnDep, rule_id: int) -> RuleRecord:
 
 
 @router.get("")
-async def rules(conn: ConnDep, _: Viewer) -> list[RulePublic]:
-    """Every rule with its number of active alarms."""
+async def rules(conn: ConnDep, principal: Viewer) -> list[RulePublic]:
+    """Every rule with its number of active alarms (a district-limited key: the rules
+    confined to its districts)."""
     active = await _active(conn)
-    return [_public(r, active.get(r.id, 0)) for r in await list_rules(conn)]
+    found = await list_rules(conn)
+    return [_public(r, active.get(r.id, 0)) for r in found if _in_scope(principal, r.rule)]
 
 
-@router.get("/{rule_id}", responses={404: {"description": "no such rule"}})
-async def rule(rule_id: int, conn: ConnDep, _: Viewer) -> RulePublic:
+@router.get("/{rule_id}", responses={404: {"description": "no such rule"}, 403: {}})
+async def rule(rule_id: RuleId, conn: ConnDep, principal: Viewer) -> RulePublic:
     """One rule."""
     record = await _record(conn, rule_id)
+    _check_scope(principal, record.rule)
     return _public(record, (await _active(conn, rule_id)).get(rule_id, 0))
 
 
@@ -154,15 +165,22 @@ async def create_rule(
     """Create a rule (the body is a rule definition, as in a rule file)."""
     new = await _parse_checked(ctx, conn, body)
     _check_scope(principal, new)
+    taken = HTTPException(409, f"a rule named {new.name!r} exists; PUT /api/v1/rules/{{id}}")
     if await get_rule(conn, new.name) is not None:
-        raise HTTPException(409, f"a rule named {new.name!r} exists; PUT /api/v1/rules/{{id}}")
-    record, _ = await save_rule(conn, new, source="api")
+        raise taken
+    try:
+        async with conn.transaction():
+            record, what = await save_rule(conn, new, source="api")
+            if what != "created":  # created meanwhile by another request
+                raise taken
+    except asyncpg.UniqueViolationError:
+        raise taken from None
     return _public(record, 0)
 
 
 @router.put("/{rule_id}", responses={404: {}, 409: {}, 422: {}})
 async def replace_rule(
-    rule_id: int,
+    rule_id: RuleId,
     ctx: Ctx,
     conn: ConnDep,
     principal: Operator,
@@ -174,18 +192,19 @@ async def replace_rule(
     new = await _parse_checked(ctx, conn, body)
     _check_scope(principal, old.rule)
     _check_scope(principal, new)
-    if new.name != old.name:
-        clash = await get_rule(conn, new.name)
-        if clash is not None:
-            raise HTTPException(409, f"a rule named {new.name!r} exists already")
-        await conn.execute("UPDATE rules SET name = $2 WHERE id = $1", rule_id, new.name)
-    record, _ = await save_rule(conn, new, source="api")
+    try:
+        async with conn.transaction():
+            if new.name != old.name:
+                await conn.execute("UPDATE rules SET name = $2 WHERE id = $1", rule_id, new.name)
+            record, _ = await save_rule(conn, new, source="api")
+    except asyncpg.UniqueViolationError:
+        raise HTTPException(409, f"a rule named {new.name!r} exists already") from None
     return _public(record, (await _active(conn, rule_id)).get(rule_id, 0))
 
 
 @router.patch("/{rule_id}", responses={404: {}})
 async def enable_rule(
-    rule_id: int, body: EnabledBody, conn: ConnDep, principal: Operator
+    rule_id: RuleId, body: EnabledBody, conn: ConnDep, principal: Operator
 ) -> RulePublic:
     """Enable or disable a rule."""
     _check_scope(principal, (await _record(conn, rule_id)).rule)
@@ -197,7 +216,7 @@ async def enable_rule(
 
 
 @router.delete("/{rule_id}", status_code=204, response_class=Response, responses={404: {}})
-async def remove_rule(rule_id: int, conn: ConnDep, principal: Operator) -> Response:
+async def remove_rule(rule_id: RuleId, conn: ConnDep, principal: Operator) -> Response:
     """Delete a rule, its alarms and their history."""
     _check_scope(principal, (await _record(conn, rule_id)).rule)
     await delete_rule(conn, rule_id)
@@ -212,20 +231,34 @@ def _range(ctx: Ctx, start: datetime | None, end: datetime | None) -> tuple[date
         raise HTTPException(422, "from and to need a time zone (e.g. 2026-11-01T00:00:00Z)")
     if not start < end:
         raise HTTPException(422, "'from' must be before 'to'")
+    if start.year < 2000 or end.year > 2100:
+        raise HTTPException(422, "from and to must lie between the years 2000 and 2100")
     limit = ctx.config.max_range_days
     if end - start > timedelta(days=limit):
         raise HTTPException(422, f"a back-test covers at most {limit} days")
     return start, end
 
 
+_BACKTESTS = asyncio.Semaphore(1)
+BACKTEST_TIMEOUT_S = 60
+
+
 async def _run(
     ctx: Ctx, conn: ConnDep, rule: Rule, start: datetime, end: datetime
 ) -> BacktestPublic:
-    async with conn.transaction(readonly=True, isolation="repeatable_read"):
+    if _BACKTESTS.locked():
+        raise HTTPException(
+            429, "a back-test is running; try again when it is done", headers={"Retry-After": "5"}
+        )
+    async with _BACKTESTS, conn.transaction(readonly=True, isolation="repeatable_read"):
+        await conn.execute(f"SET LOCAL statement_timeout = {BACKTEST_TIMEOUT_S * 1000}")
         try:
-            result = await backtest(conn, rule, start, end, ctx.profiles, ctx.metrics.by_name)
-        except asyncpg.QueryCanceledError:
-            raise HTTPException(503, "the back-test took too long; try a shorter range") from None
+            async with asyncio.timeout(BACKTEST_TIMEOUT_S):
+                result = await backtest(conn, rule, start, end, ctx.profiles, ctx.metrics.by_name)
+        except (asyncpg.QueryCanceledError, TimeoutError):
+            raise HTTPException(
+                503, f"the back-test took longer than {BACKTEST_TIMEOUT_S} s; try a shorter range"
+            ) from None
     shown = result.alarms[:MAX_BACKTEST_ALARMS]
     return BacktestPublic(
         rule=result.rule, start=start, end=end, readings=result.readings,
@@ -243,10 +276,16 @@ ToQ = Annotated[datetime | None, Query(alias="to", description="end (ISO 8601)")
 
 @router.post("/{rule_id}/backtest", responses={404: {}, 422: {}})
 async def backtest_rule(
-    rule_id: int, ctx: Ctx, conn: ConnDep, _: Viewer, start: FromQ = None, end: ToQ = None
+    rule_id: RuleId,
+    ctx: Ctx,
+    conn: ConnDep,
+    principal: Viewer,
+    start: FromQ = None,
+    end: ToQ = None,
 ) -> BacktestPublic:
     """The alarms a saved rule would have raised over [from, to); nothing is written."""
     record = await _record(conn, rule_id)
+    _check_scope(principal, record.rule)
     a, b = _range(ctx, start, end)
     return await _run(ctx, conn, record.rule, a, b)
 
@@ -255,12 +294,13 @@ async def backtest_rule(
 async def backtest_draft(
     ctx: Ctx,
     conn: ConnDep,
-    _: Viewer,
+    principal: Viewer,
     body: Annotated[dict[str, Any], Body()],
     start: FromQ = None,
     end: ToQ = None,
 ) -> BacktestPublic:
     """The alarms a draft rule (the body) would have raised over [from, to)."""
     rule = _parse(ctx, body)
+    _check_scope(principal, rule)
     a, b = _range(ctx, start, end)
     return await _run(ctx, conn, rule, a, b)

@@ -69,6 +69,20 @@ async def test_district_limited_key_manages_only_its_districts(database_url: str
         }
         r = await api.client.post("/api/v1/rules", json=south, headers=north)
         assert r.status_code == 403 and "North" in r.json()["detail"]
+        # Rules outside the key's districts are neither listed, nor readable, nor
+        # back-tested with it.
+        admin = await api.headers("admin")
+        other = (await api.client.post("/api/v1/rules", json=south, headers=admin)).json()
+        listed = (await api.client.get("/api/v1/rules", headers=north)).json()
+        assert [r["name"] for r in listed] == ["pm25 high"]
+        assert (
+            await api.client.get(f"/api/v1/rules/{other['id']}", headers=north)
+        ).status_code == 403
+        r = await api.client.post(f"/api/v1/rules/{other['id']}/backtest", headers=north)
+        assert r.status_code == 403
+        r = await api.client.post("/api/v1/rules/backtest", json=south, headers=north)
+        assert r.status_code == 403
+        assert (await api.client.get("/api/v1/rules/99999999999", headers=north)).status_code == 422
         everywhere = {**RULE, "name": "all", "scope": {"profile": "air_quality"}}
         assert (
             await api.client.post("/api/v1/rules", json=everywhere, headers=north)

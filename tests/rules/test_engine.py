@@ -12,6 +12,7 @@ import asyncpg
 from device_profiles import ProfileRegistry
 from ingest.devices import DeviceRecord
 from ingest.feed import CommitFeed
+from rules.alarms import clear_alarm
 from rules.backtest import backtest
 from rules.store import get_rule
 from tests.support.fixtures_data import add_devices
@@ -215,3 +216,37 @@ async def test_rule_change_is_followed_live(database_url: str) -> None:
         await c.commit([(keys["aq-1"], t0 + 5 * MIN, "pm25", 70)])
         await drained(engine)
     assert [(a["subject"], a["active"]) for a in await _alarms(database_url)] == [("aq-1", True)]
+
+
+async def test_restart_does_not_raise_again_what_an_operator_cleared(database_url: str) -> None:
+    keys = await add_devices(database_url, [DeviceRecord(id="wc-1", profile="waste_container")])
+    await store_rule(
+        database_url,
+        "name: full\nscope: {profile: waste_container}\n"
+        "condition: {kind: threshold, metric: fillingLevel, above: 80}\n",
+    )
+    t0 = _now_us()
+    feed = CommitFeed()
+    async with running_engine(database_url, feed) as engine, committer(database_url, feed) as c:
+        await c.commit([(keys["wc-1"], t0, "fillingLevel", 90.0)])
+        await drained(engine)
+    conn = await asyncpg.connect(database_url)
+    try:
+        alarm_id = await conn.fetchval("SELECT id FROM alarms")
+        await clear_alarm(conn, alarm_id, "key:test (ops)", "emptied soon", None, None)
+    finally:
+        await conn.close()
+    # The bin stays full; the engine restarts long after the raise (the rebuild window
+    # starts after it): the condition never cleared, so no new alarm.
+    feed = CommitFeed()
+    async with committer(database_url, feed) as c:
+        await c.commit([(keys["wc-1"], t0 + i * 10 * MIN, "fillingLevel", 95.0) for i in (3, 6)])
+    async with running_engine(database_url, feed) as engine, committer(database_url, feed) as c:
+        await c.commit([(keys["wc-1"], t0 + 70 * MIN, "fillingLevel", 97.0)])
+        await drained(engine)
+        assert [(a["active"]) for a in await _alarms(database_url)] == [False]
+        # Emptied, then full again: that is a new alarm.
+        await c.commit([(keys["wc-1"], t0 + 80 * MIN, "fillingLevel", 5.0)])
+        await c.commit([(keys["wc-1"], t0 + 90 * MIN, "fillingLevel", 85.0)])
+        await drained(engine)
+    assert [(a["active"]) for a in await _alarms(database_url)] == [False, True]
