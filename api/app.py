@@ -9,7 +9,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from .auth import Authenticator
 from .context import ApiContext
 from .errors import ErrorFormatter, install_error_handlers
-from .routes import keys, ops
+from .open_data.state import OpenData
+from .ratelimit import RateLimitMiddleware
+from .routes import areas, device_admin, devices, history, keys, latest, live, ops, profiles
+from .routes import quarantine as quarantine_routes
 
 __all__ = ["create_app"]
 
@@ -32,8 +35,23 @@ def create_app(ctx: ApiContext) -> FastAPI:
     formatters: dict[str, ErrorFormatter] = {}
     app.include_router(ops.router)
     app.include_router(keys.router)
+    # Open data (no key) and operator devices, quarantine.
+    app.state.open_data = OpenData.for_context(ctx)
+    for module in (profiles, devices, latest, history, areas, live, device_admin):
+        app.include_router(module.router)
+    app.include_router(quarantine_routes.router)
 
     install_error_handlers(app, formatters)
+    # Inside CORS (so a 429 carries CORS headers), around every route.
+    app.add_middleware(
+        RateLimitMiddleware,
+        rate=ctx.config.rate_limit_per_s,
+        burst=ctx.config.rate_limit_burst,
+        verify_key=auth.verify,
+        key_ttl_s=ctx.config.key_cache_s,
+        formatters=formatters,
+        registry=ctx.prometheus,
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=list(ctx.config.cors_origins),
