@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import httpx
+
 from tests.api.opendata_data import seed
 from tests.support.api import running_api
+
+
+def ids(r: httpx.Response) -> list[str]:
+    return [d["id"] for d in r.json()["items"]]
 
 
 async def test_devices_list_filters_and_pages(database_url: str) -> None:
@@ -29,7 +35,6 @@ async def test_devices_list_filters_and_pages(database_url: str) -> None:
             seen += [d["id"] for d in page["items"]]
         assert seen == sorted(seen) and len(seen) == 6 and len(set(seen)) == 6
 
-        ids = lambda r: [d["id"] for d in r.json()["items"]]  # noqa: E731
         assert ids(await c.get("/api/v1/devices?profile=air_quality&limit=3")) == [
             "aq-1", "aq-2", "aq-3",
         ]  # fmt: skip

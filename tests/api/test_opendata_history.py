@@ -48,10 +48,12 @@ async def raw_aggregates(
         rows = await conn.fetch(_RAW, width, keys, mid, start, end)
     finally:
         await conn.close()
-    return [{"time": iso(r["b"]), **{k: r[k] for k in r.keys() if k != "b"}} for r in rows]
+    return [{"time": iso(r["b"]), **{k: v for k, v in r.items() if k != "b"}} for r in rows]
 
 
-def same(points: list[dict[str, object]], expected: list[dict[str, object]], aggs: list[str]):
+def same(
+    points: list[dict[str, object]], expected: list[dict[str, object]], aggs: list[str]
+) -> None:
     assert [p["time"] for p in points] == [e["time"] for e in expected]
     for p, e in zip(points, expected, strict=True):
         for a in aggs:
@@ -72,11 +74,10 @@ async def _history_data(url: str) -> tuple[dict[str, int], dict[str, int], datet
             rows.append((t, keys[device], mids["pm25"], round(rng.uniform(0, 90), 3)))
             t += timedelta(seconds=rng.choice((13, 20, 27)))
     await write(url, numeric_batch(rows))
-    async with open_pool(url) as pool:
-        async with pool.acquire() as conn:
-            await Maintenance(pool, RETENTION, timedelta(hours=2)).refresh_rollups(
-                conn, minutes_ago(base, 30)
-            )
+    async with open_pool(url) as pool, pool.acquire() as conn:
+        await Maintenance(pool, RETENTION, timedelta(hours=2)).refresh_rollups(
+            conn, minutes_ago(base, 30)
+        )
     late = minutes_ago(base, 40) + timedelta(seconds=1)
     backfill = minutes_ago(base, 180) + timedelta(seconds=3)
     await write(url, numeric_batch([(late, keys["aq-1"], mids["pm25"], 500.0)]))
@@ -194,12 +195,12 @@ async def test_limits_are_refused_with_the_limit_named(database_url: str) -> Non
     await seed(database_url)
     async with running_api(database_url, max_range_days=30, max_history_points=500) as api:
         url = "/api/v1/devices/aq-1/metrics/pm25/history"
-        r = await api.client.get(url, params={"from": "2026-01-01T00:00:00Z",
-                                              "to": "2026-03-01T00:00:00Z", "bucket": "1d"})  # fmt: skip
+        long = {"from": "2026-01-01T00:00:00Z", "to": "2026-03-01T00:00:00Z", "bucket": "1d"}
+        r = await api.client.get(url, params=long)
         assert r.status_code == 422
         assert "at most 30 days" in r.json()["detail"] and "max_range_days" in r.json()["detail"]
-        r = await api.client.get(url, params={"from": "2026-01-01T00:00:00Z",
-                                              "to": "2026-01-02T00:00:00Z", "bucket": "1m"})  # fmt: skip
+        fine = {"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z", "bucket": "1m"}
+        r = await api.client.get(url, params=fine)
         assert r.status_code == 422
         detail = r.json()["detail"]
         assert "1440 buckets" in detail and "at most 500" in detail

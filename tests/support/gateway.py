@@ -17,6 +17,7 @@ from gateway.mqtt import ConnectOptions
 from gateway.pipeline import Limits
 from gateway.service import Gateway, GatewayConfig
 from gateway.topics import TopicScheme
+from ingest.feed import CommitFeed
 
 PROFILES = ProfileRegistry.load()
 
@@ -45,9 +46,12 @@ def config_for(database_url: str, port: int, prefix: str, **overrides: object) -
 
 
 @contextlib.asynccontextmanager
-async def running_gateway(config: GatewayConfig) -> AsyncIterator[Gateway]:
-    """A gateway running in a task; stopped gracefully (and awaited) on exit."""
-    gw = Gateway(config, PROFILES)
+async def running_gateway(
+    config: GatewayConfig, feed: CommitFeed | None = None
+) -> AsyncIterator[Gateway]:
+    """A gateway running in a task; stopped gracefully (and awaited) on exit. ``feed``:
+    where it publishes committed readings (share one with ``running_api``)."""
+    gw = Gateway(config, PROFILES, feed=feed)
     task = asyncio.create_task(gw.run(), name="test-gateway")
     ready = asyncio.create_task(gw.ready.wait())
     done, _ = await asyncio.wait({task, ready}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
