@@ -4,10 +4,11 @@ route of the app (open data, SensorThings, Open311) without each of them opting 
 A token bucket per client IP: ``rate`` tokens a second, at most ``burst``. A request
 without a token gets 429 with ``Retry-After`` (in the error format of its path prefix).
 Requests carrying a valid API key are not limited: a well-formed key is verified once
-(that first request pays a token, so random keys cannot hammer the key lookup) and then
-remembered for ``key_ttl_s``. Memory is bounded: buckets idle long enough to be full
-again are forgotten, and at most ``max_clients`` are kept (least recently used first).
-Health, readiness and metrics are never limited.
+and then remembered for ``key_ttl_s``; the lookups a client may cause are rate limited
+themselves, so random keys cannot hammer the key table (their requests count as keyless).
+Memory is bounded: buckets idle long enough to be full again are forgotten, and at most
+``max_clients`` are kept (least recently used first). Health, readiness and metrics are
+never limited.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ __all__ = ["RateLimitMiddleware", "TokenBuckets"]
 
 KeyVerifier = Callable[[str], Awaitable[object | None]]
 SKIP_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+_LOOKUPS_PER_S = 1.0
+_LOOKUP_BURST = 5
 
 
 @dataclass(slots=True)
@@ -52,7 +55,7 @@ class TokenBuckets:
         self._max = max_clients
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
         self._idle_s = self.burst / rate  # a bucket idle this long is full: forget it
-        self._swept = time.monotonic()
+        self._swept: float | None = None
 
     def __len__(self) -> int:
         return len(self._buckets)
@@ -69,7 +72,9 @@ class TokenBuckets:
             b.tokens = min(self.burst, b.tokens + (now - b.at) * self.rate)
             b.at = now
             self._buckets.move_to_end(client)
-        if now - self._swept > min(self._idle_s, 60.0):
+        if self._swept is None:
+            self._swept = now
+        elif now - self._swept > min(self._idle_s, 60.0):
             self._sweep(now)
         if b.tokens >= 1.0:
             b.tokens -= 1.0
@@ -103,6 +108,9 @@ class RateLimitMiddleware:
     ) -> None:
         self.app = app
         self.buckets = TokenBuckets(rate, burst, max_clients)
+        # Key lookups a client may cause (a few a second): made-up keys cannot hammer the
+        # key table, and a real key works even when its address used up its requests.
+        self._lookups = TokenBuckets(_LOOKUPS_PER_S, _LOOKUP_BURST, max_clients)
         self._verify = verify_key
         self._key_ttl = key_ttl_s
         self._known_keys: OrderedDict[str, float] = OrderedDict()  # digest -> valid until
@@ -121,13 +129,21 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         client = scope.get("client")
-        wait = self.buckets.take(client[0] if client else "unknown")
+        address = client[0] if client else "unknown"
+        if (
+            digest is not None
+            and key is not None
+            and not self._lookups.take(address)
+            and await self._valid(key)
+        ):
+            self._remember(digest)
+            await self.app(scope, receive, send)
+            return
+        wait = self.buckets.take(address)
         if wait:
             self.limited.inc()
             await self._refuse(scope, receive, send, wait)
             return
-        if digest is not None and key is not None and await self._valid(key):
-            self._remember(digest)
         await self.app(scope, receive, send)
 
     async def _valid(self, key: str) -> bool:
