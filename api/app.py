@@ -8,11 +8,13 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from .auth import Authenticator
 from .context import ApiContext
+from .db_errors import install_data_error_handler
 from .errors import ErrorFormatter, install_error_handlers
 from .open_data.state import OpenData
 from .ratelimit import RateLimitMiddleware
 from .routes import areas, device_admin, devices, history, keys, latest, live, ops, profiles
 from .routes import quarantine as quarantine_routes
+from .routes.device_admin import OPERATOR_RESPONSES
 
 __all__ = ["create_app"]
 
@@ -34,7 +36,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
 
     formatters: dict[str, ErrorFormatter] = {}
     app.include_router(ops.router)
-    app.include_router(keys.router)
+    # Documented as they answer: {"detail": ...} for every error (see api/errors.py).
+    app.include_router(keys.router, responses=OPERATOR_RESPONSES)
     # Open data (no key) and operator devices, quarantine.
     app.state.open_data = OpenData.for_context(ctx)
     for module in (profiles, devices, latest, history, areas, live, device_admin):
@@ -42,6 +45,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(quarantine_routes.router)
 
     install_error_handlers(app, formatters)
+    install_data_error_handler(app)
     # Inside CORS (so a 429 carries CORS headers), around every route.
     app.add_middleware(
         RateLimitMiddleware,

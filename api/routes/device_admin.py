@@ -23,9 +23,10 @@ from ..open_data.state import OpenDataDep
 from .devices import DeviceId
 
 OPERATOR_RESPONSES: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorDetail, "description": "The body is not valid JSON"},
     401: {"model": ErrorDetail, "description": "No API key, or an unknown or revoked one"},
     403: {"model": ErrorDetail, "description": "The key's role or district scope is too small"},
-    404: {"model": ErrorDetail, "description": "No such device"},
+    404: {"model": ErrorDetail, "description": "Not found"},
     422: {"model": ErrorDetail, "description": "The request is invalid"},
     429: {"model": ErrorDetail, "description": "Too many requests without a valid key"},
 }
