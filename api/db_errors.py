@@ -4,6 +4,8 @@ reason, in the error format of the request's path, never 500."""
 
 from __future__ import annotations
 
+import inspect
+
 import asyncpg
 from fastapi import FastAPI, HTTPException, Request, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -17,9 +19,11 @@ def install_data_error_handler(app: FastAPI) -> None:
 
     async def data_error(request: Request, exc: Exception) -> Response:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        response = await http_error(
+        response = http_error(
             request, HTTPException(422, f"a value in the request was refused: {reason}")
         )
+        if inspect.isawaitable(response):
+            response = await response
         assert isinstance(response, Response)
         return response
 
