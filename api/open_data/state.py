@@ -35,12 +35,20 @@ class OpenData:
         return cls(ResponseCache(SHARED_TTL_S), hub)
 
 
-def _open_data(request: Request) -> OpenData:
+# Async on purpose: FastAPI runs a plain ``def`` dependency in a worker thread, a thread
+# hop per request that costs more than the lookup itself on the hot endpoints.
+async def _open_data(request: Request) -> OpenData:
     state: OpenData = request.app.state.open_data
     return state
 
 
+async def _context(request: Request) -> ApiContext:
+    ctx: ApiContext = request.app.state.ctx
+    return ctx
+
+
 OpenDataDep = Annotated[OpenData, Depends(_open_data)]
+Ctx = Annotated[ApiContext, Depends(_context)]
 
 PUBLIC_RESPONSES: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified: If-None-Match holds the current ETag"},

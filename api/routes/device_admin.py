@@ -15,11 +15,11 @@ from ingest.open_data import DeviceInfo, device_info
 
 from ..auth import Principal
 from ..context import ApiContext
-from ..deps import ConnDep, Ctx, Operator, Viewer
+from ..deps import ConnDep, Operator, Viewer
 from ..open_data.models import DeviceAdmin, DevicePatch, ErrorDetail, ImportResult
 from ..open_data.params import bad
 from ..open_data.present import device_admin_dict
-from ..open_data.state import OpenDataDep
+from ..open_data.state import Ctx, OpenDataDep
 from .devices import DeviceId
 
 OPERATOR_RESPONSES: dict[int | str, dict[str, object]] = {

@@ -11,7 +11,6 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from ingest.devices import DEVICE_ID_PATTERN
 from ingest.open_data import DeviceFilter, count_devices, device_info, list_devices_page
 
-from ..deps import Ctx
 from ..open_data.http_cache import CachedBody, etag_of, send
 from ..open_data.models import DevicePage, DevicePublic
 from ..open_data.params import (
@@ -31,7 +30,7 @@ from ..open_data.present import (
     feature,
     feature_collection,
 )
-from ..open_data.state import NOT_FOUND, PUBLIC_RESPONSES, OpenDataDep, media
+from ..open_data.state import NOT_FOUND, PUBLIC_RESPONSES, Ctx, OpenDataDep, media
 
 router = APIRouter(prefix="/api/v1/devices", tags=["open data"], responses=PUBLIC_RESPONSES)
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
@@ -15,6 +16,7 @@ from device_profiles import MetricSpec
 from ingest.buckets import from_us, to_us
 from ingest.history import (
     DeviceContext,
+    bucket_points_json,
     bucket_rows,
     device_context,
     iter_raw_readings,
@@ -23,14 +25,13 @@ from ingest.history import (
 )
 
 from ..context import ApiContext
-from ..deps import Ctx
 from ..open_data.csv_stream import CSV_MEDIA_TYPE, csv_chunks
 from ..open_data.http_cache import caching_headers, etag_of_version, not_modified, send
 from ..open_data.models import History, Readings
 from ..open_data.params import check_page_size, negotiate, page_link, time_range
 from ..open_data.present import dumps
-from ..open_data.series import DEVICE_AGGREGATES, choose_aggregates, csv_points, plan_series, point
-from ..open_data.state import NOT_FOUND, PUBLIC_RESPONSES, media
+from ..open_data.series import DEVICE_AGGREGATES, choose_aggregates, csv_points, plan_series
+from ..open_data.state import NOT_FOUND, PUBLIC_RESPONSES, Ctx, media
 from .devices import DeviceId
 
 router = APIRouter(prefix="/api/v1/devices", tags=["open data"], responses=PUBLIC_RESPONSES)
@@ -104,10 +105,10 @@ async def history(
     if not_modified(request, etag):
         return Response(status_code=304, headers=headers)
     mid = ctx.metrics.by_name[metric]
-    async with ctx.pool.acquire() as conn:
-        buckets = await bucket_rows(conn, [dc.device_key], mid, plan)
     states = spec.states
     if fmt == "csv":
+        async with ctx.pool.acquire() as conn:
+            buckets = await bucket_rows(conn, [dc.device_key], mid, plan)
         filename = f"{device_id}_{metric}_{plan.width}.csv"
         return StreamingResponse(
             csv_points(buckets, aggregates, states),
@@ -119,8 +120,11 @@ async def history(
         "states": list(states) if states is not None else None,
         "from": from_us(plan.start_us), "to": from_us(plan.end_us), "bucket": plan.width,
         "bucket_seconds": plan.width_us // 1_000_000, "aggregates": list(aggregates),
-        "rollup": plan.rollup, "points": [point(b, aggregates, states) for b in buckets],
+        "rollup": plan.rollup,
     }  # fmt: skip
+    async with ctx.pool.acquire() as conn:
+        points = await bucket_points_json(conn, [dc.device_key], mid, plan, aggregates, states)
+    body["points"] = orjson.Fragment(points)
     return send(request, dumps(body), "application/json", _MAX_AGE, etag=etag, vary="Accept")
 
 

@@ -11,7 +11,6 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from ingest.open_data import device_info, device_latest, latest_values
 
-from ..deps import Ctx
 from ..open_data.http_cache import CachedBody, etag_of, send
 from ..open_data.models import DeviceLatestPublic, LatestSet
 from ..open_data.params import MEDIA_TYPES, bad, negotiate, parse_list, query_key
@@ -22,7 +21,7 @@ from ..open_data.present import (
     feature_collection,
     latest_dict,
 )
-from ..open_data.state import NOT_FOUND, PUBLIC_RESPONSES, OpenDataDep, media
+from ..open_data.state import NOT_FOUND, PUBLIC_RESPONSES, Ctx, OpenDataDep, media
 from .devices import BBoxQ, DeviceId, DistrictQ, ProfileQ, device_filter
 
 router = APIRouter(prefix="/api/v1", tags=["open data"], responses=PUBLIC_RESPONSES)

@@ -12,11 +12,10 @@ from fastapi.responses import StreamingResponse
 from ingest.devices import DEVICE_ID_PATTERN
 from ingest.open_data import device_key_of
 
-from ..deps import Ctx
 from ..open_data.live import LiveFilter, LiveHub
 from ..open_data.models import ErrorDetail
 from ..open_data.params import bad
-from ..open_data.state import NOT_FOUND, PUBLIC_RESPONSES, OpenDataDep
+from ..open_data.state import NOT_FOUND, PUBLIC_RESPONSES, Ctx, OpenDataDep
 
 router = APIRouter(prefix="/api/v1", tags=["open data"], responses=PUBLIC_RESPONSES)
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response
 
-from ..deps import Ctx
 from ..open_data.http_cache import send
 from ..open_data.models import ProfilePublic
 from ..open_data.present import dumps, profile_dict
-from ..open_data.state import NOT_FOUND, PUBLIC_RESPONSES
+from ..open_data.state import NOT_FOUND, PUBLIC_RESPONSES, Ctx
 
 router = APIRouter(prefix="/api/v1/profiles", tags=["open data"], responses=PUBLIC_RESPONSES)
 

@@ -19,9 +19,10 @@ from ingest.quarantine import (
 )
 
 from ..auth import Principal
-from ..deps import Config, ConnDep, Viewer
+from ..deps import ConnDep, Viewer
 from ..open_data.models import QuarantinedPublic, QuarantinePage, QuarantineReasons
 from ..open_data.params import MAX_TIME_US, MIN_TIME_US, bad, check_page_size, page_link
+from ..open_data.state import Ctx
 from .device_admin import OPERATOR_RESPONSES
 
 router = APIRouter(
@@ -82,7 +83,7 @@ def _public(m: QuarantinedMessage) -> QuarantinedPublic:
 async def quarantine(
     request: Request,
     conn: ConnDep,
-    config: Config,
+    ctx: Ctx,
     principal: Viewer,
     reason: Reason = None,
     device: Device = None,
@@ -93,6 +94,7 @@ async def quarantine(
 ) -> QuarantinePage:
     """Refused messages, newest first. A key limited to districts sees only the messages
     of registered devices in them."""
+    config = ctx.config
     size = check_page_size(limit or config.default_page_size, config.max_page_size)
     flt = _filter(principal, reason, device, since, until)
     before = _cursor(cursor) if cursor else None

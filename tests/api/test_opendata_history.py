@@ -161,17 +161,18 @@ async def test_automatic_bucket_and_default_range(database_url: str) -> None:
 
 async def test_categorical_metric_history(database_url: str) -> None:
     keys, mids = await seed(database_url)
-    base = now_minute()
+    now = now_minute()
+    base = now.replace(minute=30 * (now.minute // 30))  # a 30-minute bucket boundary
     await write(
         database_url,
         parking_batch(keys["park-1"], mids["status"], mids["batteryLevel"], [
-            (minutes_ago(base, 50), "free", 90), (minutes_ago(base, 40), "occupied", 90),
-            (minutes_ago(base, 35), "closed", 89), (minutes_ago(base, 5), "free", 89),
+            (minutes_ago(base, 29), "free", 90), (minutes_ago(base, 20), "occupied", 90),
+            (minutes_ago(base, 5), "closed", 89), (minutes_ago(base, -10), "free", 89),
         ]),
     )  # fmt: skip
     async with running_api(database_url) as api:
         url = "/api/v1/devices/park-1/metrics/status/history"
-        span = {"from": iso(minutes_ago(base, 60)), "to": iso(base)}
+        span = {"from": iso(minutes_ago(base, 60)), "to": iso(minutes_ago(base, -30))}
         r = await api.client.get(url, params={**span, "bucket": "30m"})
         assert r.status_code == 200, r.text
         body = r.json()
