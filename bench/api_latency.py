@@ -3,8 +3,10 @@
 A scratch database gets N days of the demo fleet (``bench.api_data``); the API runs in a
 child process exactly as ``citygate serve`` runs it (uvicorn, one process, pool of
 ``CITYGATE_DB_POOL_SIZE`` connections); this process plays ``--clients`` concurrent
-clients, each on its own keep-alive connection sending its next request as soon as the
-previous answer is read (closed loop), for ``--seconds`` per scenario after a warm-up.
+clients, each on its own keep-alive connection, for ``--seconds`` after a warm-up, twice
+per scenario: back to back (each client sends its next request as soon as it has read
+the answer: the server saturated, latency is mostly queueing) and paced (each client
+pauses ``--think`` seconds on average between requests, as a user or a dashboard does).
 Everything is on loopback and stops by itself.
 
 Scenarios are entries of ``SCENARIOS``: a name, a p99 target and a function that gives
@@ -40,7 +42,7 @@ from device_profiles import ProfileRegistry
 from ingest.db import open_pool
 from ingest.devices import ensure_metrics
 
-from .api_data import DataSet, load_fleet_history
+from .api_data import DataSet, describe_fleet_history, load_fleet_history
 from .env import CpuMeter, bench_database
 from .http_load import LoadResult, run_load
 
@@ -121,12 +123,12 @@ class Report:
     cpu: dict[str, float] = field(default_factory=dict)
 
     def line(self) -> str:
-        """One line of figures."""
+        """The figures, on one line."""
         lat = np.array(self.load.latencies) * 1000
         p50, p90, p99 = (float(np.percentile(lat, q)) if len(lat) else 0.0 for q in (50, 90, 99))
         ok = "meets" if p99 < self.scenario.target_p99_ms else "misses"
         return (
-            f"{self.scenario.name}: {len(lat):,} requests in {self.load.seconds:.0f} s "
+            f"{len(lat):,} requests in {self.load.seconds:.0f} s "
             f"= {len(lat) / self.load.seconds:,.0f} req/s; p50 {p50:.1f} ms, p90 {p90:.1f} ms, "
             f"p99 {p99:.1f} ms (target < {self.scenario.target_p99_ms:.0f} ms: {ok}); "
             f"max {float(lat.max()) if len(lat) else 0:.1f} ms; errors {self.load.errors}; "
@@ -154,9 +156,14 @@ async def main(args: argparse.Namespace) -> int:
     """Load the data, start the API, run every scenario, print the figures."""
     print(f"command: python -m bench.api_latency {shlex.join(sys.argv[1:])}".rstrip())
     print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f} at start")
-    async with bench_database([]) as url:
-        print(f"loading {args.days} days of the demo fleet ({args.devices} devices) ...")
-        data = await load_fleet_history(url, ProfileRegistry.load(), args.devices, args.days)
+    async with contextlib.AsyncExitStack() as stack:
+        if args.reuse:  # a database an earlier run of load_fleet_history filled
+            url = args.reuse
+            data = await describe_fleet_history(url, ProfileRegistry.load(), args.devices)
+        else:
+            url = await stack.enter_async_context(bench_database([]))
+            print(f"loading {args.days} days of the demo fleet ({args.devices} devices) ...")
+            data = await load_fleet_history(url, ProfileRegistry.load(), args.devices, args.days)
         print(
             f"stored {data.rows:,} reading rows ({data.readings:,} readings), "
             f"{data.rollup_1m:,} 1-minute and {data.rollup_1h:,} 1-hour rollup rows, "
@@ -173,18 +180,24 @@ async def main(args: argparse.Namespace) -> int:
             for scenario in SCENARIOS:
                 if args.only and args.only not in scenario.name:
                     continue
-                meter = CpuMeter.begin()
 
                 def next_path(s: Scenario = scenario) -> str:
                     return s.next_path(rng, data)
 
-                result = await run_load(
-                    port, next_path, clients=args.clients, seconds=args.seconds,
-                    warmup=args.warmup,
-                )  # fmt: skip
-                report = Report(scenario, result, meter.cores(result.seconds + args.warmup))
-                print(f"  {scenario.describe}")
-                print(report.line(), flush=True)
+                print(f"{scenario.name} ({scenario.describe})")
+                for think in (0.0, args.think):
+                    meter = CpuMeter.begin()
+                    result = await run_load(
+                        port, next_path, clients=args.clients, seconds=args.seconds,
+                        warmup=args.warmup, think=think,
+                    )  # fmt: skip
+                    report = Report(scenario, result, meter.cores(result.seconds + args.warmup))
+                    mode = (
+                        f"{args.clients} clients, think {think:g} s"
+                        if think
+                        else f"{args.clients} clients, back to back"
+                    )
+                    print(f"  {mode}: {report.line()}", flush=True)
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -213,11 +226,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=30)
     p.add_argument("--devices", type=int, default=300)
     p.add_argument("--clients", type=int, default=50)
-    p.add_argument("--seconds", type=float, default=30.0, help="measured time per scenario")
+    p.add_argument("--seconds", type=float, default=20.0, help="measured time per run")
+    p.add_argument(
+        "--think", type=float, default=0.5,
+        help="mean pause of each client between requests in the paced runs (s)",
+    )  # fmt: skip
     p.add_argument("--warmup", type=float, default=3.0)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--only", help="run only scenarios whose name contains this")
+    p.add_argument("--reuse", metavar="URL", help="use this already loaded database (kept)")
     return p
 
 

@@ -1,11 +1,13 @@
-"""A small closed-loop HTTP/1.1 load generator on asyncio streams: N clients, each on its
-own keep-alive connection, each sending its next GET as soon as the previous answer is
-read. Lean on purpose (no HTTP library per request), so that on a small machine the
-clients take as little CPU as possible from the server they measure."""
+"""A small HTTP/1.1 load generator on asyncio streams: N clients, each on its own
+keep-alive connection, each sending its next GET as soon as the previous answer is read
+(closed loop), or after a think time. Lean on purpose (no HTTP library per request), so
+that on a small machine the clients take as little CPU as possible from the server they
+measure."""
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,10 +64,13 @@ async def run_load(
     clients: int,
     seconds: float,
     warmup: float,
+    think: float = 0.0,
 ) -> LoadResult:
-    """Run ``clients`` closed-loop clients for ``warmup + seconds``; measure the last
-    ``seconds``. Stops by itself."""
+    """Run ``clients`` clients for ``warmup + seconds``; measure the last ``seconds``.
+    With ``think`` > 0 each client pauses a random 0.5-1.5 times ``think`` seconds after
+    each answer (a user or dashboard, not a flood). Stops by itself."""
     result = LoadResult()
+    rng = random.Random(1)
     loop = asyncio.get_running_loop()
     started = loop.time()
     measure_from = started + warmup
@@ -85,6 +90,8 @@ async def run_load(
                     reader, writer = await asyncio.open_connection("127.0.0.1", port)
                     continue
                 elapsed = time.perf_counter() - t0
+                if think:
+                    await asyncio.sleep(think * rng.uniform(0.5, 1.5))
                 if now < measure_from:
                     continue
                 if status != 200:

@@ -159,19 +159,20 @@ async def bucket_rows(
     ]
 
 
-# Aggregates as JSON members, built in PostgreSQL: a day of 1-minute buckets is 1,440
-# objects, which PostgreSQL writes several times faster than Python builds them.
-_TIME_JSON = "'time', to_char(b AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-_MEMBERS = {
-    "count": "'count', count",
-    "devices": "'devices', devices",
-    "avg": "'avg', sum / count",
-    "min": "'min', min",
-    "max": "'max', max",
-    "last": "'last', last",
+# Aggregates as JSON, built in PostgreSQL: a day of 1-minute buckets is 1,440 objects,
+# which PostgreSQL writes faster than Python builds them (json_agg over rows: faster than
+# json_build_object per row, which looks up every argument's type again).
+_TIME = "to_char(b AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS time"
+_COLUMNS = {
+    "count": "count",
+    "devices": "devices",
+    "avg": "sum / count AS avg",
+    "min": "min",
+    "max": "max",
+    "last": "last",
 }
 # A state's index -> its name ($9: the profile's states); an unknown index stays a number.
-_LAST_STATE = "'last', coalesce(to_json(($9::text[])[last::int + 1]), to_json(last))"
+_LAST_STATE = "coalesce(to_json(($9::text[])[last::int + 1]), to_json(last)) AS last"
 _POINTS_SQL: dict[tuple[str, tuple[str, ...], bool], str] = {}
 
 
@@ -179,12 +180,12 @@ def _points_sql(table: str, aggregates: tuple[str, ...], states: bool) -> str:
     key = (table, aggregates, states)
     sql = _POINTS_SQL.get(key)
     if sql is None:
-        members = [_TIME_JSON] + [
-            _LAST_STATE if a == "last" and states else _MEMBERS[a] for a in aggregates
+        columns = [_TIME] + [
+            _LAST_STATE if a == "last" and states else _COLUMNS[a] for a in aggregates
         ]
         sql = (
-            f"SELECT coalesce(json_agg(json_build_object({', '.join(members)}) ORDER BY b), "  # noqa: S608
-            f"'[]')::text FROM ({_BUCKETED_SQL[table]}) q"
+            "SELECT coalesce(json_agg(x ORDER BY x.time), '[]')::text "  # noqa: S608
+            f"FROM (SELECT {', '.join(columns)} FROM ({_BUCKETED_SQL[table]}) q) x"
         )
         _POINTS_SQL[key] = sql
     return sql
@@ -200,7 +201,7 @@ async def bucket_points_json(
 ) -> str:
     """The buckets of ``plan`` as a JSON array of points (``time`` and the named
     ``aggregates``; ``last`` as a state name when ``states`` is given), oldest first."""
-    unknown = set(aggregates) - set(_MEMBERS)
+    unknown = set(aggregates) - set(_COLUMNS)
     if unknown:
         raise ValueError(f"unknown aggregates {sorted(unknown)}")
     table = "readings_1h" if plan.rollup == "1h" else "readings_1m"
