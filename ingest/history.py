@@ -29,7 +29,6 @@ __all__ = [
     "iter_raw_readings",
     "next_reading_time",
     "raw_readings",
-    "rolled_until",
     "safe_until",
 ]
 

@@ -12,8 +12,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ingest.devices import DEVICE_ID_PATTERN
-
 __all__ = [
     "AreaHistory",
     "AreaPoint",
@@ -283,6 +281,3 @@ class QuarantineReasons(BaseModel):
 
     total: int
     reasons: dict[str, int]
-
-
-DEVICE_ID = DEVICE_ID_PATTERN

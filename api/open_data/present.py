@@ -7,7 +7,7 @@ a location is a Feature with a null geometry (RFC 7946 section 3.2).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import orjson
@@ -23,7 +23,6 @@ __all__ = [
     "dumps",
     "feature",
     "feature_collection",
-    "features_of",
     "latest_dict",
     "profile_dict",
 ]
@@ -126,11 +125,6 @@ def profile_dict(p: Profile) -> dict[str, Any]:
         "smart_data_model": p.smart_data_model,
         "reporting_interval_s": p.reporting_interval_s, "metrics": metrics,
     }  # fmt: skip
-
-
-def features_of(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Features from dicts that carry ``id``, ``lon`` and ``lat``."""
-    return [feature(r, r["id"]) for r in rows]
 
 
 _POINT = {
