@@ -25,6 +25,7 @@ from tests.api.opendata_data import (
 from tests.support.api import running_api
 
 RETENTION = RetentionPolicy(*(timedelta(days=400),) * 4)
+HISTORY_PATH = "/api/v1/devices/aq-1/metrics/pm25/history"
 
 _RAW = """
 SELECT time_bucket($1::interval, time, '2000-01-03'::timestamptz) AS b, count(*) AS count,
@@ -255,3 +256,42 @@ async def test_raw_readings_page_and_csv_round_trip(database_url: str) -> None:
             assert int(row["count"]) == p["count"]
             for a in ("avg", "min", "max", "last"):
                 assert float(row[a]) == p[a]  # exact: floats written in full
+
+
+async def test_history_etag_changes_when_the_device_stores_a_reading(database_url: str) -> None:
+    keys, mids = await seed(database_url)
+    base = now_minute()
+    await write(
+        database_url, numeric_batch([(minutes_ago(base, 30), keys["aq-1"], mids["pm25"], 5.0)])
+    )
+    params = {"from": iso(minutes_ago(base, 60)), "to": iso(base), "bucket": "15m"}
+    async with running_api(database_url) as api:
+        area = {**params, "metric": "pm25", "district": "Old Town"}
+        requests = {
+            HISTORY_PATH: params,
+            HISTORY_PATH.replace("history", "readings"): params,
+            "/api/v1/area/history": area,
+        }
+        etags = {}
+        for path, query in requests.items():
+            first = await api.client.get(path, params=query)
+            etags[path] = first.headers["etag"]
+            assert "max-age=30" in first.headers["cache-control"]
+            again = await api.client.get(path, params=query, headers={"If-None-Match": etags[path]})
+            assert again.status_code == 304 and again.headers["etag"] == etags[path]
+        # A reading stored for the device (even a late one, inside the range) is a new
+        # version: the old ETags no longer match and the answers hold the reading.
+        await write(
+            database_url, numeric_batch([(minutes_ago(base, 20), keys["aq-1"], mids["pm25"], 7.0)])
+        )
+        for path, query in requests.items():
+            r = await api.client.get(path, params=query, headers={"If-None-Match": etags[path]})
+            assert r.status_code == 200 and r.headers["etag"] != etags[path], path
+        r = await api.client.get(HISTORY_PATH, params=params)
+        assert sum(p["count"] for p in r.json()["points"]) == 2
+        # The area answer as CSV holds the same numbers as its JSON.
+        as_json = (await api.client.get("/api/v1/area/history", params=area)).json()["points"]
+        r = await api.client.get("/api/v1/area/history", params={**area, "format": "csv"})
+        table = list(csv.DictReader(io.StringIO(r.text)))
+        assert [float(row["avg"]) for row in table] == [p["avg"] for p in as_json]
+        assert [int(row["devices"]) for row in table] == [p["devices"] for p in as_json]
