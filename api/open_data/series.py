@@ -31,6 +31,7 @@ __all__ = [
     "choose_aggregates",
     "csv_points",
     "plan_series",
+    "plan_version",
     "point",
 ]
 
@@ -104,6 +105,12 @@ def plan_series(
             "wider bucket or a shorter range"
         )
     return plan
+
+
+def plan_version(plan: BucketPlan) -> tuple[object, ...]:
+    """What of a plan shapes the answer: the range, the width and whether a rollup table
+    helped (where the rollups stop moves every maintenance pass; the numbers do not)."""
+    return (plan.start_us, plan.end_us, plan.width_us, plan.rollup)
 
 
 def point(

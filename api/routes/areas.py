@@ -20,7 +20,13 @@ from ..open_data.http_cache import caching_headers, etag_of_version, not_modifie
 from ..open_data.models import AreaHistory
 from ..open_data.params import bad, negotiate, parse_bbox, parse_list
 from ..open_data.present import dumps
-from ..open_data.series import AREA_AGGREGATES, choose_aggregates, csv_points, plan_series
+from ..open_data.series import (
+    AREA_AGGREGATES,
+    choose_aggregates,
+    csv_points,
+    plan_series,
+    plan_version,
+)
 from ..open_data.state import PUBLIC_RESPONSES, Ctx, media
 from .devices import BBoxQ, DistrictQ, ProfileQ
 from .history import From, To
@@ -82,7 +88,7 @@ async def area_history(
     async with ctx.pool.acquire() as conn:
         area = await area_devices(conn, DeviceFilter(profiles, districts, box))
     plan = plan_series(ctx.config, start, end, bucket, area.rolled_until)
-    etag = etag_of_version("area", metric, area.version, plan, aggregates, fmt)
+    etag = etag_of_version("area", metric, area.version, plan_version(plan), aggregates, fmt)
     headers = caching_headers(etag, _MAX_AGE, "Accept")
     if not_modified(request, etag):
         return Response(status_code=304, headers=headers)

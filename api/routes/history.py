@@ -30,7 +30,13 @@ from ..open_data.http_cache import caching_headers, etag_of_version, not_modifie
 from ..open_data.models import History, Readings
 from ..open_data.params import check_page_size, negotiate, page_link, time_range
 from ..open_data.present import dumps
-from ..open_data.series import DEVICE_AGGREGATES, choose_aggregates, csv_points, plan_series
+from ..open_data.series import (
+    DEVICE_AGGREGATES,
+    choose_aggregates,
+    csv_points,
+    plan_series,
+    plan_version,
+)
 from ..open_data.state import NOT_FOUND, PUBLIC_RESPONSES, Ctx, media
 from .devices import DeviceId
 
@@ -100,7 +106,9 @@ async def history(
         agg, DEVICE_AGGREGATES, spec, f"metric {metric!r} of profile {dc.profile}"
     )
     plan = plan_series(ctx.config, start, end, bucket, dc.rolled_until)
-    etag = etag_of_version("history", dc.device_key, metric, dc.received_at, plan, aggregates, fmt)
+    etag = etag_of_version(
+        "history", dc.device_key, metric, dc.received_at, plan_version(plan), aggregates, fmt
+    )
     headers = caching_headers(etag, _MAX_AGE, "Accept")
     if not_modified(request, etag):
         return Response(status_code=304, headers=headers)
