@@ -4,8 +4,9 @@ The hub subscribes to the feed of committed readings only while someone listens 
 gateway flattens a batch only if the feed has subscribers). The feed callback just puts
 the batch on the hub's bounded queue; the hub's task matches it against each client's
 filter with numpy masks and hands every client one chunk of encoded events. A client's
-buffer is bounded in bytes: what does not fit is dropped and counted, and the client is
-told how many readings it missed (``event: dropped``). Nothing grows without bound.
+buffer is bounded in bytes: events that do not fit are dropped and counted, and the
+client is told how many readings it missed (``event: dropped``). Nothing grows without
+bound.
 """
 
 from __future__ import annotations
@@ -57,16 +58,23 @@ class LiveClient:
         self.dropped = 0  # readings dropped since the client was last told
         self.ready = asyncio.Event()
 
-    def offer(self, chunk: bytes, readings: int) -> bool:
-        """Queue a chunk of events, or drop (and count) it if the buffer is full."""
-        if self._bytes + len(chunk) > self._max_bytes:
-            self.dropped += readings
-            self.ready.set()  # so the client is told soon
-            return False
-        self._chunks.append(chunk)
-        self._bytes += len(chunk)
+    def offer(self, events: list[bytes]) -> int:
+        """Queue as many events as the buffer holds; the rest are dropped and counted.
+        Returns how many were queued."""
+        room = self._max_bytes - self._bytes
+        taken = 0
+        size = 0
+        for event in events:
+            if size + len(event) > room:
+                break
+            size += len(event)
+            taken += 1
+        if taken:
+            self._chunks.append(b"".join(events[:taken]))
+            self._bytes += size
+        self.dropped += len(events) - taken
         self.ready.set()
-        return True
+        return taken
 
     async def next(self, timeout: float) -> bytes:
         """What to send next: queued events (after a notice of any drops), or a heartbeat
@@ -194,11 +202,13 @@ class LiveHub:
             idx = np.flatnonzero(mask)
             if not len(idx):
                 continue
-            chunk = b"".join(self._event(c, int(i), encoded) for i in idx)
-            if chunk and client.offer(chunk, len(idx)):
-                self.metrics.events.inc(len(idx))
-            elif chunk:
-                self.metrics.dropped.labels("client_slow").inc(len(idx))
+            events = [e for e in (self._event(c, int(i), encoded) for i in idx) if e]
+            if not events:
+                continue
+            taken = client.offer(events)
+            self.metrics.events.inc(taken)
+            if taken < len(events):
+                self.metrics.dropped.labels("client_slow").inc(len(events) - taken)
 
     def _mask(
         self,

@@ -147,6 +147,14 @@ async def test_slow_client_drops_are_counted_and_reported(database_url: str) -> 
             registry.get_sample_value("citygate_live_dropped_total", {"reason": "client_slow"})
             == 100 - readings
         )
+        # A batch larger than the whole buffer still delivers what fits.
+        await hub.dispatch(batch(100))
+        part = await slow.next(0.1)
+        delivered = part.count(b"event: reading")
+        assert 0 < delivered < 100
+        assert orjson.loads(part.split(b"\n")[1].removeprefix(b"data: ")) == {
+            "dropped": 100 - delivered
+        }
         # Once it reads again, it gets new readings and no stale notice.
         await hub.dispatch(batch(1))
         again = await slow.next(0.1)
