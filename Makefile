@@ -42,6 +42,7 @@ bench: setup
 	$(BIN)/python -m bench.pipeline_cost
 	$(BIN)/python -m bench.row_layout
 	$(BIN)/python -m bench.ingest_throughput --workers 2
+	$(BIN)/python -m bench.api_latency
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

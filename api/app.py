@@ -9,11 +9,32 @@ from fastapi.middleware.cors import CORSMiddleware
 from . import sensorthings
 from .auth import Authenticator
 from .context import ApiContext
+from .db_errors import install_data_error_handler
 from .errors import ErrorFormatter, install_error_handlers
 from .open311 import PREFIX as OPEN311_PREFIX
 from .open311 import open311_errors
 from .open311 import router as open311_router
-from .routes import alarms, commands, keys, ops, outbox, rules, service_requests, service_types
+from .open_data.state import OpenData
+from .ratelimit import RateLimitMiddleware
+from .routes import (
+    alarms,
+    areas,
+    commands,
+    device_admin,
+    devices,
+    history,
+    keys,
+    latest,
+    live,
+    ops,
+    outbox,
+    profiles,
+    rules,
+    service_requests,
+    service_types,
+)
+from .routes import quarantine as quarantine_routes
+from .routes.device_admin import OPERATOR_RESPONSES
 
 __all__ = ["create_app"]
 
@@ -35,7 +56,13 @@ def create_app(ctx: ApiContext) -> FastAPI:
 
     formatters: dict[str, ErrorFormatter] = {}
     app.include_router(ops.router)
-    app.include_router(keys.router)
+    # Documented as they answer: {"detail": ...} for every error (see api/errors.py).
+    app.include_router(keys.router, responses=OPERATOR_RESPONSES)
+    # Open data (no key) and operator devices, quarantine.
+    app.state.open_data = OpenData.for_context(ctx)
+    for module in (profiles, devices, latest, history, areas, live, device_admin):
+        app.include_router(module.router)
+    app.include_router(quarantine_routes.router)
     app.include_router(rules.router)
     app.include_router(alarms.router)
     app.include_router(open311_router)
@@ -48,6 +75,17 @@ def create_app(ctx: ApiContext) -> FastAPI:
     formatters[sensorthings.PREFIX] = sensorthings.format_error
 
     install_error_handlers(app, formatters)
+    install_data_error_handler(app)
+    # Inside CORS (so a 429 carries CORS headers), around every route.
+    app.add_middleware(
+        RateLimitMiddleware,
+        rate=ctx.config.rate_limit_per_s,
+        burst=ctx.config.rate_limit_burst,
+        verify_key=auth.verify,
+        key_ttl_s=ctx.config.key_cache_s,
+        formatters=formatters,
+        registry=ctx.prometheus,
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=list(ctx.config.cors_origins),

@@ -28,6 +28,7 @@ __all__ = [
     "ensure_metrics",
     "list_devices",
     "load_device_file",
+    "parse_devices",
     "upsert_devices",
 ]
 
@@ -167,9 +168,16 @@ def load_device_file(path: Path) -> list[DeviceRecord]:
 
     Every problem is reported with the row it is on; nothing is imported if any row is bad.
     """
-    text = path.read_text("utf-8")
+    kind = "json" if path.suffix.lower() == ".json" else "csv"
+    return parse_devices(path.read_text("utf-8"), kind, str(path))
+
+
+def parse_devices(text: str, kind: str, source: str) -> list[DeviceRecord]:
+    """Devices from the text of a ``kind`` ("csv" or "json") device file; ``source`` names
+    it in messages. Raises :class:`DeviceError` listing the bad rows."""
+    path = source
     raw: list[dict[str, Any]]
-    if path.suffix.lower() == ".json":
+    if kind == "json":
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -180,11 +188,17 @@ def load_device_file(path: Path) -> list[DeviceRecord]:
         where = [f"{path}: item {i}" for i in range(len(raw))]
     else:
         reader = csv.DictReader(io.StringIO(text))
-        raw = [{k: v for k, v in row.items() if v not in (None, "")} for row in reader]
+        try:
+            raw = [{k: v for k, v in row.items() if v not in (None, "")} for row in reader]
+        except csv.Error as exc:
+            raise DeviceError(f"{path}:{reader.line_num}: invalid CSV: {exc}") from None
         where = [f"{path}:{i + 2}" for i in range(len(raw))]
     records: list[DeviceRecord] = []
     problems: list[str] = []
     for item, loc in zip(raw, where, strict=True):
+        if isinstance(item, dict) and None in item:
+            problems.append(f"{loc}: more fields than the header row names")
+            continue
         if isinstance(item, dict) and isinstance(item.get("attributes"), str):
             try:
                 item["attributes"] = json.loads(item["attributes"])

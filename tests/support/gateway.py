@@ -49,8 +49,8 @@ def config_for(database_url: str, port: int, prefix: str, **overrides: object) -
 async def running_gateway(
     config: GatewayConfig, feed: CommitFeed | None = None
 ) -> AsyncIterator[Gateway]:
-    """A gateway running in a task (publishing committed readings on ``feed``, if given);
-    stopped gracefully (and awaited) on exit."""
+    """A gateway running in a task; stopped gracefully (and awaited) on exit. ``feed``:
+    where it publishes committed readings (share one with ``running_api``)."""
     gw = Gateway(config, PROFILES, feed=feed)
     task = asyncio.create_task(gw.run(), name="test-gateway")
     ready = asyncio.create_task(gw.ready.wait())

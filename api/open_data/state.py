@@ -1,0 +1,68 @@
+"""Per-app state of the open data endpoints (response cache, live-update hub) and the
+OpenAPI response descriptions they share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from ..context import ApiContext
+from .http_cache import ResponseCache
+from .live import LiveHub
+from .models import ErrorDetail
+
+__all__ = ["NOT_FOUND", "PUBLIC_RESPONSES", "OpenData", "OpenDataDep", "media"]
+
+# How long the server may reuse a representation of fast-changing data (latest values,
+# device lists): a second, well inside the max-age the responses announce.
+SHARED_TTL_S = 1.0
+
+
+@dataclass(slots=True)
+class OpenData:
+    """What the open data routes share within one app."""
+
+    cache: ResponseCache
+    hub: LiveHub
+
+    @classmethod
+    def for_context(cls, ctx: ApiContext) -> OpenData:
+        """Built once by ``create_app``; the hub's task goes to ``ctx.background``."""
+        hub = LiveHub(ctx.feed, ctx.pool, ctx.metrics, ctx.prometheus)
+        ctx.background.append(("live-updates", hub.run))
+        return cls(ResponseCache(SHARED_TTL_S), hub)
+
+
+# Async on purpose: FastAPI runs a plain ``def`` dependency in a worker thread, a thread
+# hop per request that costs more than the lookup itself on the hot endpoints.
+async def _open_data(request: Request) -> OpenData:
+    state: OpenData = request.app.state.open_data
+    return state
+
+
+async def _context(request: Request) -> ApiContext:
+    ctx: ApiContext = request.app.state.ctx
+    return ctx
+
+
+OpenDataDep = Annotated[OpenData, Depends(_open_data)]
+Ctx = Annotated[ApiContext, Depends(_context)]
+
+PUBLIC_RESPONSES: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified: If-None-Match holds the current ETag"},
+    422: {"model": ErrorDetail, "description": "A parameter is invalid or over a limit"},
+    429: {
+        "model": ErrorDetail,
+        "description": "Too many requests from this client without an API key; see Retry-After",
+    },
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorDetail, "description": "No such device, metric or profile"}
+}
+
+
+def media(**types: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
+    """Extra media types of a 200 response: ``media(**{"text/csv": schema})``."""
+    return {200: {"content": {k: {"schema": v} for k, v in types.items()}}}

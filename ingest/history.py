@@ -1,0 +1,256 @@
+"""History queries: time-bucketed aggregates of one metric over one device or an area, and
+raw readings, for the open data API.
+
+Aggregates come from the 1-minute/1-hour rollups where those are complete and final, and
+from raw readings for the rest (the edges of the range, the minutes not rolled up yet,
+backfill waiting for the next pass), merged per bucket, so a result always equals
+aggregating the raw readings (``docs/api.md``). Every query binds its values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from .buckets import ORIGIN, BucketPlan, from_us
+from .db import Conn
+
+__all__ = [
+    "LATE_MARGIN",
+    "ROLLUP_STATE_COLUMNS",
+    "Bucket",
+    "DeviceContext",
+    "bucket_points_json",
+    "bucket_rows",
+    "device_context",
+    "iter_raw_readings",
+    "next_reading_time",
+    "raw_readings",
+    "safe_until",
+]
+
+# The batch writer marks readings older than its backfill horizon (BatchWriter's
+# ``backfill_horizon_s``, one hour) in ``rollup_state.dirty_from``; younger late readings
+# are only picked up by the next maintenance pass. So the hour before the watermark may
+# still miss some readings: read it raw. Five minutes more cover a batch that was being
+# written while the pass ran.
+LATE_MARGIN = timedelta(hours=1, minutes=5)
+
+
+def safe_until(done_until: datetime | None, dirty_from: datetime | None) -> datetime | None:
+    """Rollups are complete and final for readings before this time (None: no rollups),
+    given ``rollup_state``'s watermark and backfill mark."""
+    if done_until is None:
+        return None
+    until = done_until - LATE_MARGIN
+    return until if dirty_from is None else min(until, dirty_from)
+
+
+_STATE = "(SELECT {0} FROM rollup_state WHERE name = 'readings') AS {0}"
+ROLLUP_STATE_COLUMNS = f"{_STATE.format('done_until')}, {_STATE.format('dirty_from')}"
+
+
+async def rolled_until(conn: Conn) -> datetime | None:
+    """:func:`safe_until` of the stored rollup state."""
+    row = await conn.fetchrow(f"SELECT {ROLLUP_STATE_COLUMNS}")
+    assert row is not None
+    return safe_until(row["done_until"], row["dirty_from"])
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceContext:
+    """What a history query of one device needs first, in one round trip."""
+
+    device_key: int
+    profile: str
+    district: str | None
+    received_at: datetime | None  # when its newest reading was stored: the data's version
+    rolled_until: datetime | None
+
+
+async def device_context(conn: Conn, device_id: str) -> DeviceContext | None:
+    """The device, the version of its data and the rollup watermark; None if unknown."""
+    r = await conn.fetchrow(
+        "SELECT d.device_key, d.profile, d.district, l.received_at, "  # noqa: S608 - constants
+        f"{ROLLUP_STATE_COLUMNS} FROM devices d "
+        "LEFT JOIN latest l ON l.device_key = d.device_key WHERE d.id = $1",
+        device_id,
+    )
+    if r is None:
+        return None
+    return DeviceContext(
+        r["device_key"], r["profile"], r["district"], r["received_at"],
+        safe_until(r["done_until"], r["dirty_from"]),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """Aggregates of one bucket. ``last`` is the newest reading (a state's index)."""
+
+    time: datetime
+    count: int
+    sum: float
+    min: float
+    max: float
+    last: float
+    devices: int
+
+
+# Three sources, each a partial aggregate per (bucket, device), merged per bucket:
+# rollup rows in [$7, $8), raw readings in [$5, $7) and in [$8, $6). Two raw branches
+# (not one OR) so that each is one index range scan with chunk exclusion.
+_RAW_BRANCH = """
+    SELECT time_bucket($3::interval, r.time, $4::timestamptz) AS b, r.device_key AS dk,
+           1::bigint AS n, v AS s, v AS lo, v AS hi, v AS la, r.time AS lt
+    FROM readings r
+    CROSS JOIN LATERAL (SELECT r.vals[array_position(r.metric_ids, $2::smallint)] AS v) x
+    WHERE r.device_key = ANY($1::int[]) AND r.metric_ids @> ARRAY[$2::smallint]
+      AND r.time >= {lo} AND r.time < {hi}
+"""
+_BUCKETED = """
+WITH parts AS (
+    SELECT time_bucket($3::interval, u.bucket, $4::timestamptz) AS b, u.device_key AS dk,
+           u.count::bigint AS n, u.sum AS s, u.min AS lo, u.max AS hi, u.last AS la,
+           u.last_time AS lt
+    FROM {table} u
+    WHERE u.device_key = ANY($1::int[]) AND u.metric_id = $2::smallint
+      AND u.bucket >= $7 AND u.bucket < $8
+    UNION ALL {head}
+    UNION ALL {tail}
+)
+SELECT b, sum(n)::bigint AS count, sum(s) AS sum, min(lo) AS min, max(hi) AS max,
+       last(la, lt) AS last, count(DISTINCT dk)::int AS devices
+FROM parts GROUP BY b ORDER BY b
+"""
+_BUCKETED_SQL = {
+    table: _BUCKETED.format(
+        table=table,
+        head=_RAW_BRANCH.format(lo="$5", hi="$7"),
+        tail=_RAW_BRANCH.format(lo="$8", hi="$6"),
+    )
+    for table in ("readings_1m", "readings_1h")
+}  # constant SQL text only: values are bound
+
+
+async def bucket_rows(
+    conn: Conn, device_keys: Sequence[int], metric_id: int, plan: BucketPlan
+) -> list[Bucket]:
+    """The buckets of ``plan`` that hold readings, oldest first."""
+    table = "readings_1h" if plan.rollup == "1h" else "readings_1m"
+    rows = await conn.fetch(
+        _BUCKETED_SQL[table],
+        list(device_keys),
+        metric_id,
+        timedelta(microseconds=plan.width_us),
+        ORIGIN,
+        from_us(plan.start_us),
+        from_us(plan.end_us),
+        from_us(plan.roll_lo_us),
+        from_us(plan.roll_hi_us),
+    )
+    return [
+        Bucket(r["b"], r["count"], r["sum"], r["min"], r["max"], r["last"], r["devices"])
+        for r in rows
+    ]
+
+
+# Aggregates as JSON, built in PostgreSQL: a day of 1-minute buckets is 1,440 objects,
+# which PostgreSQL writes faster than Python builds them (json_agg over rows: faster than
+# json_build_object per row, which looks up every argument's type again).
+_TIME = "to_char(b AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS time"
+_COLUMNS = {
+    "count": "count",
+    "devices": "devices",
+    "avg": "sum / count AS avg",
+    "min": "min",
+    "max": "max",
+    "last": "last",
+}
+# A state's index -> its name ($9: the profile's states); an unknown index stays a number.
+_LAST_STATE = "coalesce(to_json(($9::text[])[last::int + 1]), to_json(last)) AS last"
+_POINTS_SQL: dict[tuple[str, tuple[str, ...], bool], str] = {}
+
+
+def _points_sql(table: str, aggregates: tuple[str, ...], states: bool) -> str:
+    key = (table, aggregates, states)
+    sql = _POINTS_SQL.get(key)
+    if sql is None:
+        columns = [_TIME] + [
+            _LAST_STATE if a == "last" and states else _COLUMNS[a] for a in aggregates
+        ]
+        sql = (
+            "SELECT coalesce(json_agg(x ORDER BY x.time), '[]')::text "  # noqa: S608
+            f"FROM (SELECT {', '.join(columns)} FROM ({_BUCKETED_SQL[table]}) q) x"
+        )
+        _POINTS_SQL[key] = sql
+    return sql
+
+
+async def bucket_points_json(
+    conn: Conn,
+    device_keys: Sequence[int],
+    metric_id: int,
+    plan: BucketPlan,
+    aggregates: Sequence[str],
+    states: Sequence[str] | None = None,
+) -> str:
+    """The buckets of ``plan`` as a JSON array of points (``time`` and the named
+    ``aggregates``; ``last`` as a state name when ``states`` is given), oldest first."""
+    unknown = set(aggregates) - set(_COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown aggregates {sorted(unknown)}")
+    table = "readings_1h" if plan.rollup == "1h" else "readings_1m"
+    args: list[object] = [
+        list(device_keys), metric_id, timedelta(microseconds=plan.width_us), ORIGIN,
+        from_us(plan.start_us), from_us(plan.end_us), from_us(plan.roll_lo_us),
+        from_us(plan.roll_hi_us),
+    ]  # fmt: skip
+    if states is not None:
+        args.append(list(states))
+    text: str = await conn.fetchval(
+        _points_sql(table, tuple(aggregates), states is not None), *args
+    )
+    return text
+
+
+_RAW = """
+SELECT r.time, r.vals[x.i] AS value, r.states[x.i] AS state
+FROM readings r
+CROSS JOIN LATERAL (SELECT array_position(r.metric_ids, $2::smallint) AS i) x
+WHERE r.device_key = $1 AND r.metric_ids @> ARRAY[$2::smallint]
+  AND r.time >= $3 AND r.time < $4
+ORDER BY r.time
+LIMIT $5
+"""
+
+
+async def raw_readings(
+    conn: Conn, device_key: int, metric_id: int, start: datetime, end: datetime, limit: int
+) -> list[asyncpg.Record]:
+    """Up to ``limit`` readings (time, value, state) in [start, end), oldest first."""
+    return await conn.fetch(_RAW, device_key, metric_id, start, end, limit)
+
+
+async def next_reading_time(
+    conn: Conn, device_key: int, metric_id: int, start: datetime, end: datetime, skip: int
+) -> datetime | None:
+    """The time of the reading after the first ``skip`` of [start, end), or None."""
+    t: datetime | None = await conn.fetchval(
+        "SELECT r.time FROM readings r WHERE r.device_key = $1 "
+        "AND r.metric_ids @> ARRAY[$2::smallint] AND r.time >= $3 AND r.time < $4 "
+        "ORDER BY r.time OFFSET $5 LIMIT 1",
+        device_key, metric_id, start, end, skip,
+    )  # fmt: skip
+    return t
+
+
+async def iter_raw_readings(
+    conn: Conn, device_key: int, metric_id: int, start: datetime, end: datetime, limit: int
+) -> AsyncIterator[asyncpg.Record]:
+    """The same readings through a server-side cursor (needs a transaction): for streams."""
+    async for r in conn.cursor(_RAW, device_key, metric_id, start, end, limit, prefetch=2000):
+        yield r
