@@ -90,8 +90,14 @@ async def test_demo_runs_a_city_end_to_end(
     text = out.decode()
     assert proc.returncode == 0, text
     assert "demo city: 60 devices" in text
-    assert "service up: open http://" in text
+    assert "service up at http://" in text and "/open311/v2/requests.json" in text
+    assert "9 rules from" in text and "| alarms " in text
     stored = await wait_until(
         empty_database_url, "SELECT count(*) > 0 FROM readings", True, timeout=1
     )
     assert stored is True, text
+    # The example rules and the service types their actions name are installed.
+    q = "SELECT count(*) FROM rules r WHERE r.source = 'file'"
+    assert await wait_until(empty_database_url, q, 9, timeout=1) == 9
+    q = "SELECT count(*) FROM service_types WHERE service_code = ANY('{waste-full,flooding}')"
+    assert await wait_until(empty_database_url, q, 2, timeout=1) == 2
