@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from api.sensorthings.ids import datastream_id
 from device_profiles import Profile, ProfileRegistry
 from ingest.db import open_pool
 from ingest.devices import ensure_metrics, upsert_devices
@@ -35,6 +36,8 @@ class DataSet:
     rollup_1m: int
     rollup_1h: int
     seconds: float
+    # SensorThings Datastream ids of every air-quality station's pm25.
+    pm25_datastreams: tuple[int, ...] = ()
 
 
 def _insert_sql(profile: Profile) -> str:
@@ -152,8 +155,13 @@ async def describe_fleet_history(url: str, profiles: ProfileRegistry, devices: i
             "(SELECT count(*) FROM readings_1m) AS m1, (SELECT count(*) FROM readings_1h) AS h1, "
             "(SELECT min(time) FROM readings) AS start, (SELECT max(time) FROM readings) AS end"
         )
+        streams = await conn.fetch(
+            "SELECT d.device_key, m.metric_id FROM devices d, metrics m "
+            "WHERE d.profile = 'air_quality' AND m.name = 'pm25' ORDER BY 1"
+        )
     assert counts is not None
     return DataSet(
         build_fleet(profiles, devices, seed=1), counts["start"], counts["end"],
         int(counts["rows"]), int(counts["readings"]), int(counts["m1"]), int(counts["h1"]), 0.0,
+        tuple(datastream_id(r["device_key"], r["metric_id"]) for r in streams),
     )  # fmt: skip

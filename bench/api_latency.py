@@ -75,6 +75,17 @@ def _one_day(profile: str, metric: str) -> Callable[[random.Random, DataSet], st
     return path
 
 
+def _sta_observations(rng: random.Random, data: DataSet) -> str:
+    """A page of a Datastream's Observations filtered on a random hour of the month."""
+    stream = rng.choice(data.pm25_datastreams)
+    hours = int((data.end - data.start).total_seconds() // 3600) - 1
+    t0 = data.start + timedelta(hours=rng.randrange(max(1, hours)))
+    t1 = t0 + timedelta(hours=1)
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    flt = quote(f"phenomenonTime ge {t0:{fmt}} and phenomenonTime lt {t1:{fmt}}")
+    return f"/v1.1/Datastreams({stream})/Observations?$filter={flt}&$top=100"
+
+
 SCENARIOS: list[Scenario] = [
     Scenario("latest values, all devices", 50.0, _latest, "GET /api/v1/latest"),
     Scenario(
@@ -88,6 +99,13 @@ SCENARIOS: list[Scenario] = [
         100.0,
         _one_day("air_quality", "pm25"),
         "a random air-quality station's pm25 (every 5 minutes: 288 buckets), a random day",
+    ),
+    Scenario(
+        "SensorThings Observations page, $filter on time",
+        100.0,
+        _sta_observations,
+        "GET /v1.1/Datastreams(id)/Observations?$filter=phenomenonTime ge .. and lt ..&$top=100"
+        " (a random station's pm25, a random hour)",
     ),
 ]
 
