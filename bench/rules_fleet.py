@@ -12,11 +12,12 @@ from rules.model import Rule
 __all__ = ["DISTRICTS", "district_of", "make_rules"]
 
 DISTRICTS = [f"D{i:02d}" for i in range(20)]
-# Typical levels across the fleet (what bench.rules_cost generates, and what the city
-# simulator's air-quality signals stay within): rules alarm on the high end.
+# Typical levels across the fleet: the range the city simulator's air-quality signals
+# (the load generator's payloads) span over an evening; bench.rules_cost generates the
+# same.
 METRICS = {
-    "pm25": (5, 60), "pm10": (10, 90), "no2": (10, 120), "o3": (20, 100),
-    "temperature": (0, 30), "relativeHumidity": (40, 90),
+    "pm25": (6.8, 25.0), "pm10": (15.4, 51.8), "no2": (17.4, 41.5), "o3": (5.0, 16.7),
+    "temperature": (3.9, 8.2), "relativeHumidity": (61.0, 75.0),
 }  # fmt: skip
 
 
@@ -27,8 +28,13 @@ def district_of(index: int) -> str:
 
 def _threshold(rng: random.Random, metric: str) -> dict[str, object]:
     lo, hi = METRICS[metric]
-    above = round(hi + (hi - lo) * rng.uniform(0.0, 0.5), 1)
-    clear = round(above - (hi - lo) * 0.05, 1)
+    # Most thresholds lie above what the devices report (they would fire on a real
+    # episode); one in 150 lies inside the range, so alarms come and go during a run.
+    inside = rng.random() < 1 / 150
+    above = round(
+        hi + (hi - lo) * (rng.uniform(-0.3, 0.0) if inside else rng.uniform(0.02, 0.6)), 2
+    )
+    clear = round(above - (hi - lo) * 0.05, 2)
     return {"kind": "threshold", "metric": metric, "above": above, "clear": clear,
             "for": rng.choice(["0s", "5m", "10m", "15m"])}  # fmt: skip
 
@@ -49,7 +55,9 @@ def make_rules(device_ids: Sequence[str], n: int = 1000, seed: int = 1) -> list[
             cond = {**_threshold(rng, metric), "kind": "consecutive", "count": 3}
             cond.pop("for")
         elif roll < 0.70:
-            cond = {"kind": "rate", "metric": metric, "above": rng.uniform(5, 50), "per": "1m"}
+            lo, hi = METRICS[metric]
+            cond = {"kind": "rate", "metric": metric, "above": (hi - lo) * rng.uniform(0.3, 1.0),
+                    "per": "1m"}  # fmt: skip
         elif roll < 0.75:
             cond = {"kind": "window", "metric": metric, "agg": rng.choice(["avg", "max"]),
                     "window": "15m", "above": _threshold(rng, metric)["above"]}  # fmt: skip

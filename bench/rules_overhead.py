@@ -43,7 +43,7 @@ async def _prepare(url: str, n_devices: int, rules: int) -> None:
     conn = await asyncpg.connect(url)
     try:
         await conn.execute(
-            "UPDATE devices SET district = $1::text[] [1 + (device_key % $2)]",
+            "UPDATE devices SET district = ($1::text[])[1 + (device_key % $2)]",
             DISTRICTS, len(DISTRICTS),
         )  # fmt: skip
         for rule in make_rules(_devices(n_devices), rules):
@@ -63,9 +63,12 @@ async def drain_once(
         conn = await MqttConnection.open(gw.config.mqtt, lambda *a: None)
         await conn.subscribe(scheme.subscriptions())
         await conn.disconnect()
+        # Device times 5 minutes apart per device (the profile's interval), as a city's
+        # devices report: rates, windows and durations then mean what they say.
         load = await run_load(
-            n_devices, None, count=messages, processes=processes, port=broker.port, scheme=scheme
-        )
+            n_devices, None, count=messages, processes=processes, port=broker.port,
+            scheme=scheme, device_interval_s=300,
+        )  # fmt: skip
         async with open_pool(url, max_size=4) as pool:
             engine = None
             if rules:

@@ -97,7 +97,8 @@ class Compiled:
     slot_lt: F64 = field(default_factory=lambda: np.empty(0, np.float64))
     slot_keys: list[tuple[int, int, int, int]] = field(default_factory=list)
     filter_ix: SlotIndex = field(default_factory=_empty_index)
-    seq_ix: SlotIndex = field(default_factory=_empty_index)
+    rate_ix: SlotIndex = field(default_factory=_empty_index)
+    win_ix: SlotIndex = field(default_factory=_empty_index)
     nd_ix: SlotIndex = field(default_factory=_empty_index)
     leaf_rule_np: I64 = field(default_factory=lambda: np.empty(0, np.int64))
     leaf_role_np: I64 = field(default_factory=lambda: np.empty(0, np.int64))
@@ -270,10 +271,21 @@ def _indexes(c: Compiled) -> None:
     metric = c.p["metric"].astype(np.int64)[c.slot_leaf] if n else np.empty(0, np.int64)
     every = np.arange(n, dtype=np.int64)
     filt = every[np.isin(kind, (KIND["threshold"], KIND["consecutive"], KIND["state"]))]
-    seq = every[np.isin(kind, (KIND["rate"], KIND["window"]))]
+    rate = every[kind == KIND["rate"]]
+    win = every[kind == KIND["window"]]
     nd = every[kind == KIND["no_data"]]
     gt = c.p["hi_gt"][c.slot_leaf] if n else np.empty(0)
     lt = c.p["hi_lt"][c.slot_leaf] if n else np.empty(0)
     c.filter_ix = build_index(filt, metric, c.slot_device, n, gt=gt, lt=lt, mask=c.slot_state_mask)
-    c.seq_ix = build_index(seq, metric, c.slot_device, n)
+    # Rates: levels per microsecond, and the longest gap compared.
+    per = np.maximum(c.p["per_us"][c.slot_leaf], 1) if n else np.ones(0)
+    gap = c.p["max_gap_us"][c.slot_leaf] if n else np.empty(0, np.int64)
+    c.rate_ix = build_index(rate, metric, c.slot_device, n, gt=gt / per, lt=lt / per, span=gap)
+    # Windows: sums and counts have no level a single reading must pass: always evaluated.
+    agg = c.p["agg"][c.slot_leaf] if n else np.empty(0, np.int64)
+    blind = np.isin(agg, (AGGS["sum"], AGGS["count"]))
+    wgt = np.where(blind, -np.inf, gt)
+    wlt = np.where(blind, np.inf, lt)
+    span = c.p["window_us"][c.slot_leaf] if n else np.empty(0, np.int64)
+    c.win_ix = build_index(win, metric, c.slot_device, n, gt=wgt, lt=wlt, span=span)
     c.nd_ix = build_index(nd, metric, c.slot_device, n, wait=c.slot_nodata_us)

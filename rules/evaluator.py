@@ -27,11 +27,12 @@ from .combine import ComboState, FleetArea, LeafChange, combo_step, fleet_run
 from .compile import ANY_METRIC, FLEET, KIND, PART, Compiled, StoredRule, compile_rules
 from .devices import DeviceTable
 from .events import AlarmEvent
-from .index import SlotIndex, composite
+from .index import SlotIndex
 from .kernel import NO_TIME, SlotState, debounce, group_bounds
 from .model import Fleet
+from .sequence import rate_pairs, window_pairs
 from .sun import is_daylight
-from .window import WindowBuffer, aggregate
+from .window import WindowBuffer
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +82,14 @@ class Evaluator:
         have = old_index >= 0
         base[have] = self.nd_base[old_index[have]]
         self.nd_base = base
-        self.windows.remap({int(o): i for i, o in enumerate(old_index.tolist()) if o >= 0})
+        self.windows.remap(_position_map(self.compiled.win_ix, new.win_ix))
         live = {(r.stored.id, r.stored.version) for r in new.rules}
         self.combos = {k: v for k, v in self.combos.items() if (k[0], k[1]) in live}
         self.fleet = {k: v for k, v in self.fleet.items() if k in live}
         old_comp = self.compiled
         new.filter_ix.carry_from(old_comp.filter_ix)
-        new.seq_ix.carry_from(old_comp.seq_ix)
+        new.rate_ix.carry_from(old_comp.rate_ix)
+        new.win_ix.carry_from(old_comp.win_ix)
         new.nd_ix.carry_from(old_comp.nd_ix)
         self.compiled, self.devices = new, devices
         new.filter_ix.refresh_busy(self._nonidle())
@@ -133,14 +135,14 @@ class Evaluator:
             return []
         dev = c.device_key.astype(np.int64)
         met = c.metric_id.astype(np.int64)
-        key = composite(met, dev)
         raw: list[Raw] = []
         idx_parts: list[I64] = []
         slot_parts: list[I64] = []
-        for ix, every in ((comp.filter_ix, False), (comp.seq_ix, True)):
+        x_parts: list[F64] = []
+        for ix, every in ((comp.filter_ix, False),):
             if not ix.size:
                 continue
-            pos, ok = ix.lookup(key)
+            pos, ok = ix.lookup_md(met, dev)
             sel = np.flatnonzero(ok)
             if not len(sel):
                 continue
@@ -174,8 +176,22 @@ class Evaluator:
                     ridx, slots = self._prune(ridx, slots, c)
                 idx_parts.append(ridx)
                 slot_parts.append(slots)
+                x_parts.append(c.value[ridx])
+        nonidle = self._nonidle()
+        for seq in (
+            rate_pairs(comp, nonidle, c, met, dev, self.prefilter),
+            window_pairs(comp, self.windows, c, met, dev, self.prefilter),
+        ):
+            self.skipped += seq.skipped
+            self.evaluated += seq.fresh
+            if len(seq.ridx):
+                idx_parts.append(seq.ridx)
+                slot_parts.append(seq.slot)
+                x_parts.append(seq.x)
         if idx_parts:
-            raw += self._evaluate(np.concatenate(slot_parts), np.concatenate(idx_parts), c)
+            raw += self._evaluate(
+                np.concatenate(slot_parts), np.concatenate(idx_parts), np.concatenate(x_parts), c
+            )
         if comp.nd_ix.size:
             raw += self._no_data(c, dev, met)
         return self._dispatch(raw, c)
@@ -199,32 +215,34 @@ class Evaluator:
         keep = t >= start[slot]
         return ridx[keep], slot[keep]
 
-    def _evaluate(self, slot: I64, ridx: I64, c: Committed) -> list[Raw]:
-        """Run the chosen (slot, reading) pairs through their conditions."""
+    def _evaluate(self, slot: I64, ridx: I64, x: F64, c: Committed) -> list[Raw]:
+        """Run the chosen (slot, reading) pairs through their conditions; ``x`` is what
+        each pair compares (the value, a rate, a window's aggregate)."""
         comp = self.compiled
         t = c.time_us[ridx]
         v = c.value[ridx]
         order = np.lexsort((t, slot))
-        slot, t, v = slot[order], t[order], v[order]
+        slot, t, v, x = slot[order], t[order], v[order], x[order]
         # Not newer than what the slot has seen (a rebuilt slot that replayed readings
         # committed during its rebuild), or the same reading twice in this batch.
         keep = t > self.state.last_t[slot]
         if len(t) > 1:
             keep[1:] &= ~((slot[1:] == slot[:-1]) & (t[1:] == t[:-1]))
         if not keep.all():
-            slot, t, v = slot[keep], t[keep], v[keep]
+            slot, t, v, x = slot[keep], t[keep], v[keep], x[keep]
             if not len(slot):
                 return []
         leaf = comp.slot_leaf[slot]
-        raw = self._conditions(slot, t, v, leaf, comp.p["kind"][leaf])
+        raw = self._conditions(slot, t, v, x, leaf, comp.p["kind"][leaf])
         _, _, last = group_bounds(slot)
         self.state.last_t[slot[last]] = t[last]
         self.state.last_v[slot[last]] = v[last]
-        ix = comp.filter_ix
-        positions = ix.slot_pos[slot[last]]
-        positions = positions[positions >= 0]
-        if len(positions):
-            ix.refresh_busy(self._nonidle(), positions)
+        nonidle = self._nonidle()
+        for ix in (comp.filter_ix, comp.rate_ix, comp.win_ix):
+            positions = ix.slot_pos[slot[last]]
+            positions = positions[positions >= 0]
+            if len(positions):
+                ix.refresh_busy(nonidle, positions)
         return raw
 
     def _nonidle(self) -> B:
@@ -258,8 +276,8 @@ class Evaluator:
         t_parts: list[I64] = []
         # Silence is about what arrives: receive times, so that a device with a wrong
         # clock is not "silent", and a burst of backfilled readings is news.
-        for k in (composite(met, dev), composite(np.full(len(dev), ANY_METRIC), dev)):
-            pos, ok = ix.lookup(k)
+        for m in (met, np.full(len(dev), ANY_METRIC, np.int64)):
+            pos, ok = ix.lookup_md(m, dev)
             sel = np.flatnonzero(ok)
             pos_parts.append(pos[sel])
             t_parts.append(c.received_us[sel])
@@ -317,24 +335,8 @@ class Evaluator:
         ix.refresh_busy(self.state.active, hot)
         return raw
 
-    def _conditions(self, slot: I64, t: I64, v: F64, leaf: I64, kind: I64) -> list[Raw]:
+    def _conditions(self, slot: I64, t: I64, v: F64, x: F64, leaf: I64, kind: I64) -> list[Raw]:
         p = self.compiled.p
-        x = v.astype(np.float64, copy=True)
-        rate = kind == RATE
-        if rate.any():
-            first, _, _ = group_bounds(slot)
-            pt = np.empty(len(t), np.int64)
-            pv = np.empty(len(t), np.float64)
-            pt[1:], pv[1:] = t[:-1], v[:-1]
-            pt[first] = self.state.last_t[slot[first]]
-            pv[first] = self.state.last_v[slot[first]]
-            dt = t - pt
-            ok = rate & (pt != NO_TIME) & (dt > 0) & (dt <= p["max_gap_us"][leaf])
-            x[rate] = np.nan
-            x[ok] = (v[ok] - pv[ok]) / dt[ok] * p["per_us"][leaf[ok]]
-        win = kind == WINDOW
-        if win.any():
-            x[win] = self._windows(slot[win], t[win], v[win])
         hi = (x > p["hi_gt"][leaf]) | (x < p["hi_lt"][leaf])
         lo = (x >= p["clr_lo"][leaf]) & (x <= p["clr_hi"][leaf])
         st = np.flatnonzero(kind == STATE)
@@ -354,17 +356,6 @@ class Evaluator:
         raw: list[Raw] = [(int(slot[i]), int(t[i]), True, _num(x[i])) for i in tr.raised]
         raw += [(int(slot[i]), int(t[i]), False, _num(x[i])) for i in tr.cleared]
         return raw
-
-    def _windows(self, slot: I64, t: I64, v: F64) -> F64:
-        p = self.compiled.p
-        ms, mt, mv, new = self.windows.merged(slot, t, v)
-        ml = self.compiled.slot_leaf[ms]
-        span = p["window_us"][ml]
-        x, count = aggregate(ms, mt, mv, span, p["agg"][ml], p["q"][ml], new)
-        x[count < p["min_count"][ml]] = np.nan
-        self.windows.store(ms, mt, mv, span)
-        result: F64 = x[new]
-        return result
 
     def _states(self, slot: I64, t: I64, v: F64, leaf: I64) -> tuple[B, B]:
         mask = self.compiled.slot_state_mask[slot]
@@ -585,23 +576,13 @@ def adopt(target: Evaluator, source: Evaluator) -> int:
         for a, b in ((ts.raise_, ss.raise_), (ts.clear, ss.clear)):
             a.start[dst], a.length[dst], a.fired[dst] = b.start[src], b.length[src], b.fired[src]
         target.nd_base[dst] = source.nd_base[src]
-        moved = {int(s): int(d) for d, s in pairs}
-        keep = ~np.isin(target.windows.slot, dst)
-        sw = source.windows
-        take = np.isin(sw.slot, src)
-        target.windows.slot = np.concatenate(
-            (
-                target.windows.slot[keep],
-                np.asarray([moved[s] for s in sw.slot[take].tolist()], np.int64),
-            )
-        )
-        target.windows.t = np.concatenate((target.windows.t[keep], sw.t[take]))
-        target.windows.v = np.concatenate((target.windows.v[keep], sw.v[take]))
+    _adopt_windows(target, source)
     target.combos.update(source.combos)
     target.fleet.update(source.fleet)
     for mine_ix, their_ix in (
         (target.compiled.filter_ix, source.compiled.filter_ix),
-        (target.compiled.seq_ix, source.compiled.seq_ix),
+        (target.compiled.rate_ix, source.compiled.rate_ix),
+        (target.compiled.win_ix, source.compiled.win_ix),
         (target.compiled.nd_ix, source.compiled.nd_ix),
     ):
         if mine_ix.size and their_ix.size:
@@ -611,6 +592,36 @@ def adopt(target: Evaluator, source: Evaluator) -> int:
             pos, ok = their_ix.lookup(mine_ix.keys)
             fresh = ok & (mine_ix.last_t == NO_TIME)
             mine_ix.last_t[fresh] = their_ix.last_t[pos[fresh]]
-    target.compiled.filter_ix.refresh_busy(target._nonidle())
+            mine_ix.last_v[fresh] = their_ix.last_v[pos[fresh]]
+            mine_ix.hot_until[fresh] = their_ix.hot_until[pos[fresh]]
+    nonidle = target._nonidle()
+    for ix in (target.compiled.filter_ix, target.compiled.rate_ix, target.compiled.win_ix):
+        ix.refresh_busy(nonidle)
     target.compiled.nd_ix.refresh_busy(target.state.active)
     return len(pairs)
+
+
+def _position_map(old: SlotIndex, new: SlotIndex) -> dict[int, int]:
+    """Old position -> new position, for the keys both indexes have."""
+    if not old.size or not new.size:
+        return {}
+    pos, ok = new.lookup(old.keys)
+    return {
+        int(o): int(n) for o, n in zip(np.flatnonzero(ok).tolist(), pos[ok].tolist(), strict=True)
+    }
+
+
+def _adopt_windows(target: Evaluator, source: Evaluator) -> None:
+    """Window readings of positions the target has no readings for yet."""
+    sw, tw = source.windows, target.windows
+    if not len(sw):
+        return
+    moved = _position_map(source.compiled.win_ix, target.compiled.win_ix)
+    have = set(np.unique(tw.slot).tolist())
+    mapped = np.asarray([moved.get(s, -1) for s in sw.slot.tolist()], np.int64)
+    take = (mapped >= 0) & ~np.isin(mapped, list(have))
+    tw.slot = np.concatenate((tw.slot, mapped[take]))
+    tw.t = np.concatenate((tw.t, sw.t[take]))
+    tw.v = np.concatenate((tw.v, sw.v[take]))
+    order = np.lexsort((tw.t, tw.slot))
+    tw.slot, tw.t, tw.v = tw.slot[order], tw.t[order], tw.v[order]

@@ -16,7 +16,7 @@ Three indexes, by what a condition needs to see:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +24,8 @@ import numpy.typing as npt
 from .kernel import NO_TIME
 
 __all__ = ["SlotIndex", "build_index", "composite"]
+
+_DENSE_MAX = 8_000_000  # entries (32 MB) per index
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -50,11 +52,30 @@ class SlotIndex:
     state_mask: I64  # filter: states any slot watches
     busy: I64  # filter / no-data: slots that are not idle
     min_wait: I64  # no-data: shortest allowed silence
+    # A direct table (metric + 1) * stride + device -> position + 1 (0: none), when it
+    # is small enough: a gather instead of a binary search per reading.
+    dense: npt.NDArray[np.int32] | None = None
+    stride: int = 0
+    # rate / window: the newest reading's value, the longest gap or window of the
+    # position's slots, and until when a reading beyond a threshold is in a window.
+    last_v: F64 = field(default_factory=lambda: np.empty(0))
+    max_span: I64 = field(default_factory=lambda: np.empty(0, np.int64))
+    hot_until: I64 = field(default_factory=lambda: np.empty(0, np.int64))
 
     @property
     def size(self) -> int:
         """How many positions."""
         return len(self.keys)
+
+    def lookup_md(self, metric: I64, device: I64) -> tuple[I64, B]:
+        """Position of each (metric, device), and whether it is indexed at all."""
+        if self.dense is None:
+            return self.lookup(composite(metric, device))
+        idx = (metric + 1) * self.stride + device
+        inside = (device >= 0) & (device < self.stride) & (idx >= 0) & (idx < len(self.dense))
+        pos = self.dense[np.where(inside, idx, 0)].astype(np.int64) - 1
+        ok = inside & (pos >= 0)
+        return np.maximum(pos, 0), ok
 
     def lookup(self, keys: I64) -> tuple[I64, B]:
         """Position of each key, and whether it is indexed at all."""
@@ -91,6 +112,8 @@ class SlotIndex:
             return
         pos, ok = old.lookup(self.keys)
         self.last_t[ok] = old.last_t[pos[ok]]
+        self.last_v[ok] = old.last_v[pos[ok]]
+        self.hot_until[ok] = old.hot_until[pos[ok]]
 
 
 def build_index(
@@ -102,9 +125,11 @@ def build_index(
     lt: F64 | None = None,
     mask: I64 | None = None,
     wait: I64 | None = None,
+    span: I64 | None = None,
 ) -> SlotIndex:
     """An index over ``slots`` (a subset of all slots), keyed by their metric and device;
-    ``gt``/``lt``/``mask``/``wait`` are per-slot values summarised per position."""
+    ``gt``/``lt``/``mask``/``wait``/``span`` are per-slot values summarised per position
+    (lowest, highest, or, lowest, highest)."""
     keys_all = composite(slot_metric[slots], slot_device[slots])
     order = np.argsort(keys_all, kind="stable")
     ordered = slots[order]
@@ -118,9 +143,14 @@ def build_index(
         np.full(n, np.inf), np.full(n, -np.inf), np.zeros(n, np.int64), np.zeros(n, np.int64),
         np.zeros(n, np.int64),
     )  # fmt: skip
+    index.last_v = np.full(n, np.nan)
+    index.max_span = np.zeros(n, np.int64)
+    index.hot_until = np.full(n, NO_TIME, np.int64)
     if n == 0:
         return index
     group = slot_pos[ordered]
+    if span is not None:
+        np.maximum.at(index.max_span, group, span[ordered])
     if gt is not None:
         np.minimum.at(index.gt_min, group, gt[ordered])
     if lt is not None:
@@ -130,4 +160,12 @@ def build_index(
     if wait is not None:
         index.min_wait[:] = np.iinfo(np.int64).max
         np.minimum.at(index.min_wait, group, wait[ordered])
+    metrics = (index.keys >> 32).astype(np.int64)  # metric + 1
+    devices = (index.keys & 0xFFFFFFFF).astype(np.int64)
+    stride = int(devices.max()) + 1
+    size = (int(metrics.max()) + 1) * stride
+    if size <= _DENSE_MAX:
+        dense = np.zeros(size, np.int32)
+        dense[metrics * stride + devices] = np.arange(1, n + 1, dtype=np.int32)
+        index.dense, index.stride = dense, stride
     return index

@@ -1,9 +1,10 @@
-"""Sliding-window aggregates per slot, vectorised: avg, min, max, sum, count over the
-readings of the last ``window`` (device time, inclusive), and percentiles.
+"""What sliding windows need between batches and for minimum/maximum queries.
 
-A :class:`WindowBuffer` keeps each window slot's recent readings between batches (one set
-of flat arrays for all slots, trimmed to each slot's window after every batch), so a
-window spanning several batches sees all its readings.
+A :class:`WindowBuffer` keeps the recent readings of each window position (a metric of a
+device; one set of flat arrays for all, sorted by position and time, trimmed to the
+position's longest window after every batch), so a window spanning several batches sees
+all its readings. ``sparse_table``/``range_query`` answer minimum and maximum over many
+ranges at once. The aggregates themselves are in :mod:`rules.sequence`.
 """
 
 from __future__ import annotations
@@ -13,93 +14,41 @@ import numpy.typing as npt
 
 from .kernel import group_bounds
 
-__all__ = ["WindowBuffer", "aggregate"]
+__all__ = ["WindowBuffer", "range_query", "sparse_table"]
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
-AVG, MIN, MAX, SUM, COUNT, PERCENTILE = range(6)
+B = npt.NDArray[np.bool_]
+_SPAN_BITS = 40  # time within one sort key: about 12.7 days of microseconds
+_SLOT_LIMIT = 1 << (63 - _SPAN_BITS)
 
 
-def _window_starts(slot: I64, t: I64, window: I64) -> I64:
-    """For slot-then-time sorted rows: index of the first row of the same slot with
-    time >= t - window."""
-    n = len(t)
-    if n == 0:
-        return np.empty(0, np.int64)
-    first, g0, _ = group_bounds(slot)
-    # Rank slots 0..G-1 and offset times so one searchsorted serves every group.
-    g = np.cumsum(first) - 1
-    base = int(t.min()) - int(window.max()) - 1
-    span = int(t.max()) - base + 1
-    if (int(g[-1]) + 1) * span < 2**62:
-        key = g * span + (t - base)
-        lo = g * span + np.maximum(t - window - base, 0)
-        found: I64 = np.searchsorted(key, lo, side="left").astype(np.int64)
-        return found
-    starts = np.empty(n, np.int64)  # too wide a span for one key: per group
-    for s in np.flatnonzero(first).tolist():
-        e = s
-        while e < n and g[e] == g[s]:
-            e += 1
-        starts[s:e] = s + np.searchsorted(t[s:e], t[s:e] - window[s:e], side="left")
-    del g0
-    return starts
-
-
-def _range_reduce(values: F64, starts: I64, ufunc: np.ufunc) -> F64:
-    """ufunc (minimum/maximum) over values[starts[i]..i] for every i: a sparse table."""
-    n = len(values)
+def sparse_table(values: F64, ufunc: np.ufunc) -> list[F64]:
+    """Level k holds ufunc (minimum/maximum) over values[i..i + 2**k - 1]."""
     table = [values]
     k = 1
-    while (1 << k) <= n:
+    while (1 << k) <= len(values):
         prev = table[-1]
         half = 1 << (k - 1)
         table.append(ufunc(prev[:-half], prev[half:]))
         k += 1
-    idx = np.arange(n)
-    length = idx - starts + 1
-    level = np.floor(np.log2(length)).astype(np.int64)
-    out = np.empty(n, np.float64)
+    return table
+
+
+def range_query(table: list[F64], starts: I64, ends: I64, ufunc: np.ufunc) -> F64:
+    """ufunc over values[starts[i]..ends[i]] (inclusive) for every i."""
+    out = np.empty(len(starts), np.float64)
+    level = np.floor(np.log2(ends - starts + 1)).astype(np.int64)
     for lv in np.unique(level).tolist():
         sel = np.flatnonzero(level == lv)
         tab = table[lv]
-        a = tab[starts[sel]]
-        b = tab[sel - (1 << lv) + 1]
-        out[sel] = ufunc(a, b)
+        out[sel] = ufunc(tab[starts[sel]], tab[ends[sel] - (1 << lv) + 1])
     return out
 
 
-def aggregate(
-    slot: I64, t: I64, v: F64, window: I64, agg: I64, q: F64, want: npt.NDArray[np.bool_]
-) -> tuple[F64, I64]:
-    """Aggregate and count of each row's window, for the rows in ``want`` (others NaN)."""
-    n = len(t)
-    x = np.full(n, np.nan)
-    starts = _window_starts(slot, t, window)
-    count = np.arange(n) - starts + 1
-    if n == 0:
-        return x, count
-    cs = np.concatenate(([0.0], np.cumsum(v)))
-    sums = cs[np.arange(1, n + 1)] - cs[starts]
-    for code in np.unique(agg[want]).tolist():
-        sel = want & (agg == code)
-        if code == AVG:
-            x[sel] = sums[sel] / count[sel]
-        elif code == SUM:
-            x[sel] = sums[sel]
-        elif code == COUNT:
-            x[sel] = count[sel]
-        elif code in (MIN, MAX):
-            red = _range_reduce(v, starts, np.minimum if code == MIN else np.maximum)
-            x[sel] = red[sel]
-        else:
-            for i in np.flatnonzero(sel).tolist():
-                x[i] = np.percentile(v[starts[i] : i + 1], q[i])
-    return x, count
-
-
 class WindowBuffer:
-    """Recent readings of window slots, carried between batches."""
+    """Recent readings of window slots, carried between batches, sorted by slot then
+    time."""
 
     def __init__(self) -> None:
         self.slot: I64 = np.empty(0, np.int64)
@@ -109,28 +58,47 @@ class WindowBuffer:
     def __len__(self) -> int:
         return len(self.t)
 
-    def merged(self, slot: I64, t: I64, v: F64) -> tuple[I64, I64, F64, npt.NDArray[np.bool_]]:
-        """Buffer plus new rows, sorted by slot then time; the mask marks the new rows."""
-        keep = np.isin(self.slot, np.unique(slot))
-        all_slot = np.concatenate((self.slot[keep], slot))
-        all_t = np.concatenate((self.t[keep], t))
-        all_v = np.concatenate((self.v[keep], v))
-        new = np.concatenate((np.zeros(int(keep.sum()), np.bool_), np.ones(len(t), np.bool_)))
-        order = np.lexsort((~new, all_t, all_slot))
+    def _touched(self, slot: I64) -> B:
+        size = int(max(slot.max(initial=-1), self.slot.max(initial=-1))) + 1
+        touched = np.zeros(size, np.bool_)
+        touched[slot] = True
+        mask: B = touched[self.slot]
+        return mask
+
+    def merged(self, slot: I64, t: I64, v: F64) -> tuple[I64, I64, F64, B]:
+        """The buffered rows of these slots plus the new rows (sorted by slot and time
+        themselves), sorted by slot then time; the mask marks the new rows."""
+        keep = self._touched(slot) if len(self.slot) else np.zeros(0, np.bool_)
+        old_slot, old_t, old_v = self.slot[keep], self.t[keep], self.v[keep]
+        all_slot = np.concatenate((old_slot, slot))
+        all_t = np.concatenate((old_t, t))
+        all_v = np.concatenate((old_v, v))
+        new = np.concatenate((np.zeros(len(old_t), np.bool_), np.ones(len(t), np.bool_)))
+        if not len(old_t):
+            return all_slot, all_t, all_v, new
+        base = int(all_t.min())
+        if int(all_t.max()) - base < (1 << _SPAN_BITS) and int(all_slot.max()) < _SLOT_LIMIT:
+            # Two sorted runs of one key: a stable sort merges them in linear time.
+            order = np.argsort((all_slot << _SPAN_BITS) | (all_t - base), kind="stable")
+        else:
+            order = np.lexsort((all_t, all_slot))
         return all_slot[order], all_t[order], all_v[order], new[order]
 
     def store(self, slot: I64, t: I64, v: F64, window: I64) -> None:
-        """Replace the buffered rows of these slots with the given (merged) rows, keeping
-        only what the next window can still need."""
+        """Replace the buffered rows of these slots with the given (merged, sorted) rows,
+        keeping only what the next window can still need."""
         if len(t) == 0:
             return
         _, _, last = group_bounds(slot)
-        newest = np.repeat(t[last], np.diff(np.concatenate(([0], np.flatnonzero(last) + 1))))
+        ends = np.flatnonzero(last)
+        newest = np.repeat(t[ends], np.diff(np.concatenate(([-1], ends))))
         keep = t >= newest - window
-        others = ~np.isin(self.slot, np.unique(slot))
-        self.slot = np.concatenate((self.slot[others], slot[keep]))
-        self.t = np.concatenate((self.t[others], t[keep]))
-        self.v = np.concatenate((self.v[others], v[keep]))
+        others = ~self._touched(slot) if len(self.slot) else np.zeros(0, np.bool_)
+        all_slot = np.concatenate((self.slot[others], slot[keep]))
+        all_t = np.concatenate((self.t[others], t[keep]))
+        all_v = np.concatenate((self.v[others], v[keep]))
+        order = np.argsort(all_slot, kind="stable")  # both parts sorted by time per slot
+        self.slot, self.t, self.v = all_slot[order], all_t[order], all_v[order]
 
     def remap(self, old_to_new: dict[int, int]) -> None:
         """Follow a re-compilation: keep rows of slots that still exist, renumbered."""
@@ -138,4 +106,6 @@ class WindowBuffer:
             return
         mapped = np.asarray([old_to_new.get(s, -1) for s in self.slot.tolist()], np.int64)
         keep = mapped >= 0
-        self.slot, self.t, self.v = mapped[keep], self.t[keep], self.v[keep]
+        order = np.argsort(mapped[keep], kind="stable")
+        self.slot = mapped[keep][order]
+        self.t, self.v = self.t[keep][order], self.v[keep][order]

@@ -129,10 +129,13 @@ async def run_load(
     progress: Callable[[int, float], None] | None = None,
     stop: asyncio.Event | None = None,
     id_prefix: str = "load-",
+    device_interval_s: float | None = None,
 ) -> LoadResult:
     """Publish ``count`` messages (or for ``duration`` seconds) at ``rate`` msg/s in total
     (None: as fast as possible) from ``n_devices`` devices over ``processes`` connections,
-    one per process. ``progress(sent, elapsed)`` is called about twice a second."""
+    one per process. ``progress(sent, elapsed)`` is called about twice a second. With
+    ``device_interval_s``, device times step by that interval per message of a device and
+    end about now (publishing still goes as fast as ``rate`` allows)."""
     if fmt != "json":
         raise ValueError("load mode publishes the native json format only")
     if qos not in (0, 1):
@@ -146,6 +149,13 @@ async def run_load(
     templates = value_templates(profiles or ProfileRegistry.load(), profile, seed)
     ids = [f"{id_prefix}{k + 1:05d}" for k in range(n_devices)]
     token = uuid.uuid4().hex[:8]
+    step_us = round(device_interval_s * 1e6) if device_interval_s else 0
+    origin_us = 0
+    if step_us:
+        if count is None:
+            raise ValueError("device_interval_s needs a message count")
+        each = -(-count // n_devices)
+        origin_us = time.time_ns() // 1000 - each * step_us  # ends about now
     plans = []
     for w in range(processes):
         mine = tuple(ids[w::processes])
@@ -153,7 +163,8 @@ async def run_load(
         plans.append(
             Plan(w, mine, tuple(scheme.telemetry_topic(d, "json") for d in mine), share,
                   duration, None if rate is None else rate / processes, qos, host, port,
-                  f"citygate-load-{token}-{w}", templates, gap_rate, duplicate_rate, seed)
+                  f"citygate-load-{token}-{w}", templates, gap_rate, duplicate_rate, seed,
+                  step_us, origin_us)
         )  # fmt: skip
     started = time.monotonic()
     stats = Stats()

@@ -122,3 +122,84 @@ def test_prefilter_changes_nothing(case: tuple[list[Reading], list[int]]) -> Non
     expected = _events(rows, [], prefilter=False)
     assert _events(rows, cuts, prefilter=True) == expected
     assert _events(rows, cuts, prefilter=False) == expected
+
+
+SEQUENTIAL = [
+    rule(
+        """
+name: avg
+scope: {profile: noise}
+condition: {kind: window, metric: LAeq, agg: avg, window: 20m, above: 60, clear: 55, min_count: 2}
+""",
+        11,
+    ),
+    rule(
+        """
+name: max
+scope: {profile: noise}
+condition: {kind: window, metric: LAeq, agg: max, window: 10m, above: 75, for: 5m}
+""",
+        12,
+    ),
+    rule(
+        """
+name: p90
+scope: {profile: noise}
+condition: {kind: window, metric: LAeq, agg: percentile, q: 90, window: 30m, above: 70}
+""",
+        13,
+    ),
+    rule(
+        """
+name: count
+scope: {profile: noise}
+condition: {kind: window, metric: LAmax, agg: count, window: 15m, below: 2}
+""",
+        14,
+    ),
+    rule(
+        """
+name: rising
+scope: {profile: noise}
+condition: {kind: rate, metric: LAeq, above: 2, per: 1m, clear: 0.5}
+""",
+        15,
+    ),
+]
+NOISE = devices((1, "n-1", "noise"), (2, "n-2", "noise"), (3, "n-3", "noise"))
+
+
+@st.composite
+def noise_readings(draw: st.DrawFn) -> tuple[list[Reading], list[int]]:
+    out: list[Reading] = []
+    n = draw(st.integers(1, 60))
+    t = T0
+    for _ in range(n):
+        t += draw(st.sampled_from([0, MIN, 2 * MIN, 4 * MIN, 11 * MIN]))
+        metric = draw(st.sampled_from(["LAeq", "LAeq", "LAmax"]))
+        out.append((draw(st.sampled_from([1, 2, 3])), t, metric, float(draw(st.integers(40, 90)))))
+    return out, draw(st.lists(st.integers(0, n), max_size=6))
+
+
+def _seq_events(
+    rows: list[Reading], cuts: list[int], prefilter: bool = True
+) -> list[tuple[object, ...]]:
+    ev = evaluator(SEQUENTIAL, NOISE)
+    ev.prefilter = prefilter
+    out = []
+    bounds = [0, *sorted(set(cuts)), len(rows)]
+    for a, b in itertools.pairwise(bounds):
+        if a < b:
+            out += ev.feed(batch(rows[a:b]))
+    return sorted((e.t_us, e.rule_id, e.subject, e.kind) for e in out)
+
+
+@settings(max_examples=150, deadline=None)
+@given(noise_readings())
+def test_windows_and_rates_do_not_depend_on_batch_boundaries_or_the_prefilter(
+    case: tuple[list[Reading], list[int]],
+) -> None:
+    rows, cuts = case
+    expected = _seq_events(rows, [], prefilter=False)
+    assert _seq_events(rows, cuts) == expected
+    assert _seq_events(rows, cuts, prefilter=False) == expected
