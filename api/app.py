@@ -10,7 +10,7 @@ from . import sensorthings
 from .auth import Authenticator
 from .context import ApiContext
 from .db_errors import install_data_error_handler
-from .errors import ErrorFormatter, install_error_handlers
+from .errors import ErrorFormatter, document_validation_errors, install_error_handlers
 from .open311 import PREFIX as OPEN311_PREFIX
 from .open311 import open311_errors
 from .open311 import router as open311_router
@@ -75,6 +75,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
     formatters[sensorthings.PREFIX] = sensorthings.format_error
 
     install_error_handlers(app, formatters)
+    # Open311 and SensorThings document their own error formats and codes.
+    document_validation_errors(app, own_format=formatters)
     install_data_error_handler(app)
     # Inside CORS (so a 429 carries CORS headers), around every route.
     app.add_middleware(
