@@ -15,8 +15,11 @@ from rules.store import get_rule
 
 from ..auth import Principal
 from ..deps import Config, ConnDep, Ctx, Operator, Viewer
+from ..errors import errors
 
-router = APIRouter(prefix="/api/v1/alarms", tags=["operator: alarms"])
+router = APIRouter(prefix="/api/v1/alarms", tags=["operator: alarms"], responses=errors(401, 429))
+
+_NO_ALARM = (404, "No alarm with this id")
 
 Severity = Literal["critical", "major", "minor", "warning", "info"]
 AlarmId = Annotated[int, Path(ge=1, le=2**63 - 1, description="alarm id")]
@@ -55,11 +58,22 @@ class AlarmEventPublic(BaseModel):
     details: dict[str, Any]
 
 
+class AlarmServiceRequest(BaseModel):
+    """A service request an alarm opened (in full at ``/api/v1/service-requests/{id}``)."""
+
+    id: int
+    service_code: str
+    status: Literal["open", "closed"]
+    status_notes: str | None
+    requested_at: datetime
+    updated_at: datetime
+
+
 class AlarmDetail(AlarmPublic):
     """An alarm with its history and the service requests it opened."""
 
     events: list[AlarmEventPublic]
-    service_requests: list[dict[str, Any]]
+    service_requests: list[AlarmServiceRequest]
 
 
 class AlarmPage(BaseModel):
@@ -160,7 +174,7 @@ async def _one(conn: ConnDep, alarm_id: AlarmId, principal: Principal) -> Any:
     return r
 
 
-@router.get("/{alarm_id}", responses={404: {}})
+@router.get("/{alarm_id}", responses=errors(403, _NO_ALARM))
 async def alarm(alarm_id: AlarmId, conn: ConnDep, principal: Viewer) -> AlarmDetail:
     """One alarm with its history and linked service requests."""
     r = await _one(conn, alarm_id, principal)
@@ -178,11 +192,11 @@ async def alarm(alarm_id: AlarmId, conn: ConnDep, principal: Viewer) -> AlarmDet
         **_public(r).model_dump(),
         events=[AlarmEventPublic(at=e["at"], kind=e["kind"], actor=e["actor"],
                                  details=orjson.loads(e["details"])) for e in events],
-        service_requests=[dict(q) for q in requests],
+        service_requests=[AlarmServiceRequest.model_validate(dict(q)) for q in requests],
     )  # fmt: skip
 
 
-@router.post("/{alarm_id}/acknowledge", responses={404: {}})
+@router.post("/{alarm_id}/acknowledge", responses=errors(400, 403, _NO_ALARM))
 async def acknowledge_alarm(
     alarm_id: AlarmId, conn: ConnDep, principal: Operator, body: NoteBody | None = None
 ) -> AlarmPublic:
@@ -192,7 +206,7 @@ async def acknowledge_alarm(
     return _public(await _one(conn, alarm_id, principal))
 
 
-@router.post("/{alarm_id}/clear", responses={404: {}})
+@router.post("/{alarm_id}/clear", responses=errors(400, 403, _NO_ALARM))
 async def clear(
     alarm_id: AlarmId, ctx: Ctx, conn: ConnDep, principal: Operator, body: NoteBody | None = None
 ) -> AlarmPublic:

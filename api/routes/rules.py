@@ -21,8 +21,17 @@ from rules.store import RuleRecord, delete_rule, get_rule, list_rules, save_rule
 
 from ..auth import Principal
 from ..deps import ConnDep, Ctx, Operator, Viewer
+from ..errors import errors
 
-router = APIRouter(prefix="/api/v1/rules", tags=["operator: rules"])
+router = APIRouter(prefix="/api/v1/rules", tags=["operator: rules"], responses=errors(401, 429))
+
+_NO_RULE = (404, "No rule with this id")
+_NAME_TAKEN = (409, "A rule with this name exists")
+# A back-test runs one at a time, and within a time limit.
+_BACKTEST = errors(
+    (429, "A back-test is running (see Retry-After), or too many requests without a key"),
+    (503, "The back-test took too long; try a shorter range"),
+)
 
 MAX_BACKTEST_ALARMS = 10_000
 RuleId = Annotated[int, Path(ge=1, le=2**31 - 1, description="rule id")]
@@ -150,7 +159,7 @@ async def rules(conn: ConnDep, principal: Viewer) -> list[RulePublic]:
     return [_public(r, active.get(r.id, 0)) for r in found if _in_scope(principal, r.rule)]
 
 
-@router.get("/{rule_id}", responses={404: {"description": "no such rule"}, 403: {}})
+@router.get("/{rule_id}", responses=errors(403, _NO_RULE))
 async def rule(rule_id: RuleId, conn: ConnDep, principal: Viewer) -> RulePublic:
     """One rule."""
     record = await _record(conn, rule_id)
@@ -158,7 +167,7 @@ async def rule(rule_id: RuleId, conn: ConnDep, principal: Viewer) -> RulePublic:
     return _public(record, (await _active(conn, rule_id)).get(rule_id, 0))
 
 
-@router.post("", status_code=201, responses={409: {"description": "name taken"}, 422: {}})
+@router.post("", status_code=201, responses=errors(400, 403, _NAME_TAKEN))
 async def create_rule(
     ctx: Ctx, conn: ConnDep, principal: Operator, body: Annotated[dict[str, Any], Body()]
 ) -> RulePublic:
@@ -178,7 +187,7 @@ async def create_rule(
     return _public(record, 0)
 
 
-@router.put("/{rule_id}", responses={404: {}, 409: {}, 422: {}})
+@router.put("/{rule_id}", responses=errors(400, 403, _NO_RULE, _NAME_TAKEN))
 async def replace_rule(
     rule_id: RuleId,
     ctx: Ctx,
@@ -202,7 +211,7 @@ async def replace_rule(
     return _public(record, (await _active(conn, rule_id)).get(rule_id, 0))
 
 
-@router.patch("/{rule_id}", responses={404: {}})
+@router.patch("/{rule_id}", responses=errors(400, 403, _NO_RULE))
 async def enable_rule(
     rule_id: RuleId, body: EnabledBody, conn: ConnDep, principal: Operator
 ) -> RulePublic:
@@ -215,7 +224,9 @@ async def enable_rule(
     return _public(record, (await _active(conn, rule_id)).get(rule_id, 0))
 
 
-@router.delete("/{rule_id}", status_code=204, response_class=Response, responses={404: {}})
+@router.delete(
+    "/{rule_id}", status_code=204, response_class=Response, responses=errors(403, _NO_RULE)
+)
 async def remove_rule(rule_id: RuleId, conn: ConnDep, principal: Operator) -> Response:
     """Delete a rule, its alarms and their history."""
     _check_scope(principal, (await _record(conn, rule_id)).rule)
@@ -274,7 +285,7 @@ FromQ = Annotated[datetime | None, Query(alias="from", description="start (ISO 8
 ToQ = Annotated[datetime | None, Query(alias="to", description="end (ISO 8601)")]
 
 
-@router.post("/{rule_id}/backtest", responses={404: {}, 422: {}})
+@router.post("/{rule_id}/backtest", responses={**errors(403, _NO_RULE), **_BACKTEST})
 async def backtest_rule(
     rule_id: RuleId,
     ctx: Ctx,
@@ -290,7 +301,7 @@ async def backtest_rule(
     return await _run(ctx, conn, record.rule, a, b)
 
 
-@router.post("/backtest", responses={422: {}})
+@router.post("/backtest", responses={**errors(400, 403), **_BACKTEST})
 async def backtest_draft(
     ctx: Ctx,
     conn: ConnDep,
