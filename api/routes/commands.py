@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rules.outbox_store import command_problem, enqueue
 
 from ..deps import ConnDep, Operator
+from ..errors import errors
 
 router = APIRouter(prefix="/api/v1/devices", tags=["operator: devices"])
 
@@ -25,10 +26,29 @@ class CommandIn(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict, examples=[{"level": 30}])
 
 
+class CommandQueued(BaseModel):
+    """A queued command: its outbox id, and where to follow its delivery."""
+
+    id: int
+    status_url: str = Field(examples=["/api/v1/outbox/42"])
+
+
 @router.post(
     "/{device_id}/commands",
     status_code=202,
-    responses={200: {"description": "the same Idempotency-Key was queued before"}},
+    response_model=CommandQueued,
+    responses={
+        200: {"model": CommandQueued, "description": "The same Idempotency-Key was queued before"},
+        **errors(
+            400,
+            401,
+            403,
+            (404, "No device with this id"),
+            (409, "The device is disabled"),
+            (422, "The command is invalid, or too large for the device's command topic"),
+            429,
+        ),
+    },
 )
 async def send_command(
     device_id: str,

@@ -13,8 +13,13 @@ from pydantic import BaseModel
 from rules.outbox_store import Delivery, get_delivery, list_deliveries, retry_delivery
 
 from ..deps import Config, ConnDep, Operator
+from ..errors import errors
 
-router = APIRouter(prefix="/api/v1/outbox", tags=["operator: outbox"])
+# City-wide: a key with a district scope is refused (403).
+router = APIRouter(
+    prefix="/api/v1/outbox", tags=["operator: outbox"], responses=errors(401, 403, 429)
+)
+_NOT_FOUND = (404, "No delivery with this id")
 
 _SCOPE = "the outbox (city-wide)"
 
@@ -72,7 +77,7 @@ async def deliveries(
     return [DeliveryOut.of(d) for d in rows]
 
 
-@router.get("/{delivery_id}")
+@router.get("/{delivery_id}", responses=errors(_NOT_FOUND))
 async def delivery(delivery_id: int, conn: ConnDep, principal: Operator) -> DeliveryOut:
     """One delivery."""
     principal.check_district(None, _SCOPE)
@@ -82,7 +87,10 @@ async def delivery(delivery_id: int, conn: ConnDep, principal: Operator) -> Deli
     return DeliveryOut.of(found)
 
 
-@router.post("/{delivery_id}/retry")
+@router.post(
+    "/{delivery_id}/retry",
+    responses=errors(_NOT_FOUND, (409, "The delivery was delivered already")),
+)
 async def retry(delivery_id: int, conn: ConnDep, principal: Operator) -> DeliveryOut:
     """Make a failed (or waiting) delivery due now, with a fresh count of attempts."""
     principal.check_district(None, _SCOPE)

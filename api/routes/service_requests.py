@@ -20,8 +20,14 @@ from rules.service_requests import (
 )
 
 from ..deps import Config, ConnDep, Operator, Viewer
+from ..errors import errors
 
-router = APIRouter(prefix="/api/v1/service-requests", tags=["operator: service requests"])
+router = APIRouter(
+    prefix="/api/v1/service-requests",
+    tags=["operator: service requests"],
+    responses=errors(401, 429),
+)
+_NOT_FOUND = (404, "No service request with this id")
 
 
 class ServiceRequestOut(BaseModel):
@@ -112,7 +118,7 @@ async def _get(conn: ConnDep, request_id: int) -> ServiceRequest:
         raise HTTPException(404, str(exc)) from None
 
 
-@router.get("/{request_id}")
+@router.get("/{request_id}", responses=errors(403, _NOT_FOUND))
 async def service_request(request_id: int, conn: ConnDep, principal: Viewer) -> ServiceRequestOut:
     """One request."""
     found = await _get(conn, request_id)
@@ -120,7 +126,12 @@ async def service_request(request_id: int, conn: ConnDep, principal: Viewer) -> 
     return ServiceRequestOut.of(found)
 
 
-@router.patch("/{request_id}")
+@router.patch(
+    "/{request_id}",
+    responses=errors(
+        400, 403, _NOT_FOUND, (409, "Another request is open for the same device and service")
+    ),
+)
 async def update(
     request_id: int, body: ServiceRequestUpdate, conn: ConnDep, principal: Operator
 ) -> ServiceRequestOut:

@@ -18,8 +18,16 @@ from rules.service_types import (
 )
 
 from ..deps import ConnDep, Operator, Viewer
+from ..errors import errors
 
-router = APIRouter(prefix="/api/v1/service-types", tags=["operator: service requests"])
+router = APIRouter(
+    prefix="/api/v1/service-types",
+    tags=["operator: service requests"],
+    responses=errors(401, 429),
+)
+_NOT_FOUND = (404, "No service type with this code")
+# Changing service types needs a key without a district scope.
+_CITY_WIDE_ONLY = (403, "The key's role is below operator, or it has a district scope")
 
 _CITY_WIDE = "a service type (city-wide)"
 
@@ -30,7 +38,7 @@ async def service_types(conn: ConnDep, _: Viewer) -> list[ServiceType]:
     return await list_service_types(conn)
 
 
-@router.get("/{service_code}")
+@router.get("/{service_code}", responses=errors(_NOT_FOUND))
 async def service_type(service_code: str, conn: ConnDep, _: Viewer) -> ServiceType:
     """One service type with its attributes."""
     try:
@@ -39,7 +47,11 @@ async def service_type(service_code: str, conn: ConnDep, _: Viewer) -> ServiceTy
         raise HTTPException(404, str(exc)) from None
 
 
-@router.post("", status_code=201)
+@router.post(
+    "",
+    status_code=201,
+    responses=errors(400, _CITY_WIDE_ONLY, (409, "A service type with this code exists")),
+)
 async def create(body: ServiceTypeIn, conn: ConnDep, principal: Operator) -> ServiceType:
     """Create a service type (409 when the code exists)."""
     principal.check_district(None, _CITY_WIDE)
@@ -49,7 +61,7 @@ async def create(body: ServiceTypeIn, conn: ConnDep, principal: Operator) -> Ser
         raise HTTPException(409, str(exc)) from None
 
 
-@router.put("/{service_code}")
+@router.put("/{service_code}", responses=errors(400, _CITY_WIDE_ONLY, _NOT_FOUND))
 async def replace(
     service_code: str, body: ServiceTypeIn, conn: ConnDep, principal: Operator
 ) -> ServiceType:
@@ -63,7 +75,12 @@ async def replace(
         raise HTTPException(404, str(exc)) from None
 
 
-@router.delete("/{service_code}", status_code=204)
+@router.delete(
+    "/{service_code}",
+    status_code=204,
+    response_class=Response,
+    responses=errors(_CITY_WIDE_ONLY, _NOT_FOUND, (409, "Service requests use this service type")),
+)
 async def delete(service_code: str, conn: ConnDep, principal: Operator) -> Response:
     """Delete a service type no request uses (409 otherwise)."""
     principal.check_district(None, _CITY_WIDE)
