@@ -5,11 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Query
+from fastapi import Depends, HTTPException, Path, Query
 
 from ..deps import Config
 
-__all__ = ["Jurisdiction", "blank_to_none", "check_jurisdiction"]
+__all__ = ["Format", "Jurisdiction", "blank_to_none", "check_jurisdiction"]
+
+# The URL's extension. Documented as its two values; any other is answered 404 (by the
+# routes, with the spec's error), not as a validation error.
+Format = Annotated[
+    str, Path(description="json or xml", json_schema_extra={"enum": ["json", "xml"]})
+]
 
 
 def blank_to_none(value: str | None) -> str | None:

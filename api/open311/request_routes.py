@@ -17,12 +17,14 @@ from rules.service_requests import (
 
 from ..auth import Authenticator
 from ..deps import Config, ConnDep
-from .common import Jurisdiction, blank_to_none, check_jurisdiction
+from .common import Format, Jurisdiction, blank_to_none, check_jurisdiction
 from .errors import error_response
 from .form import FormError, citizen_request, read_form
+from .models import FORM_SCHEMA, PostedRequest, PublicRequest, errors, success
 from .render import check_format, public_request, respond
 
-router = APIRouter(tags=["Open311 GeoReport v2"])
+# Every answer is in the URL's format; a client over its rate gets 429.
+router = APIRouter(tags=["Open311 GeoReport v2"], responses=errors(429))
 
 WINDOW = timedelta(days=90)
 MAX_REQUESTS = 1000
@@ -64,9 +66,19 @@ def _window(start: datetime | None, end: datetime | None) -> tuple[datetime, dat
     return start, end
 
 
-@router.get("/open311/v2/requests.{fmt}", summary="GET Service Requests")
+@router.get(
+    "/open311/v2/requests.{fmt}",
+    summary="GET Service Requests",
+    responses={
+        **success(200, list[PublicRequest], "The requests, newest first"),
+        **errors(
+            (400, "A filter is invalid (ids, status, dates, a range over 90 days)"),
+            (404, "Unknown format (use .json or .xml), or jurisdiction_id"),
+        ),
+    },
+)
 async def requests(
-    fmt: str,
+    fmt: Format,
     conn: ConnDep,
     _: Jurisdiction,
     service_request_id: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies it
@@ -100,9 +112,16 @@ async def requests(
     return respond(fmt, "service_requests", [public_request(r) for r in found])
 
 
-@router.get("/open311/v2/requests/{service_request_id}.{fmt}", summary="GET Service Request")
+@router.get(
+    "/open311/v2/requests/{service_request_id}.{fmt}",
+    summary="GET Service Request",
+    responses={
+        **success(200, list[PublicRequest], "The request, as a list of one"),
+        **errors((404, "Unknown format (use .json or .xml), jurisdiction_id or request")),
+    },
+)
 async def request_by_id(
-    service_request_id: str, fmt: str, conn: ConnDep, _: Jurisdiction
+    service_request_id: str, fmt: Format, conn: ConnDep, _: Jurisdiction
 ) -> Response:
     """One request (as a list of one, as the spec has it)."""
     fmt = check_format(fmt)
@@ -119,13 +138,22 @@ async def request_by_id(
     "/open311/v2/requests.{fmt}",
     summary="POST Service Request",
     status_code=201,
+    responses={
+        **success(201, list[PostedRequest], "The request was filed"),
+        **errors(
+            (400, "A form field is missing or invalid, or the form is too large"),
+            403,
+            (404, "Unknown format (use .json or .xml), jurisdiction_id or service_code"),
+        ),
+    },
     openapi_extra={
         "requestBody": {
-            "content": {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}
+            "required": True,
+            "content": {"application/x-www-form-urlencoded": {"schema": FORM_SCHEMA}},
         }
     },
 )
-async def post_request(fmt: str, request: Request, conn: ConnDep, config: Config) -> Response:
+async def post_request(fmt: Format, request: Request, conn: ConnDep, config: Config) -> Response:
     """File a request (form-encoded, with ``api_key``); answers the new
     service_request_id, or a token for ``batch`` services, or neither for ``blackbox``."""
     fmt = check_format(fmt)
