@@ -4,17 +4,18 @@ operators may make (``writes.py``)."""
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import asyncpg
 import orjson
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel
 
 from ..context import ApiContext
 from ..deps import ConnDep, Operator
 from .catalogue import CatalogueCache
-from .errors import StaError, format_error
+from .errors import StaError, errors, format_error
 from .model import SETS
 from .mqtt import StaMqttPublisher
 from .options import Limits
@@ -29,6 +30,42 @@ PREFIX = "/v1.1"
 READ_TIMEOUT = "10s"  # a query that runs longer is cancelled and answered with a 400
 _SPEC = "http://www.opengis.net/spec/iot_sensing/1.1/req/"
 MQTT_CLASS = _SPEC + "receive-updates-via-mqtt/receive-updates"
+
+
+class EntitySetLink(BaseModel):
+    """An entity set of the service root."""
+
+    name: str
+    url: str
+
+
+class ServiceRoot(BaseModel):
+    """The service root: entity sets, and server settings (conformance classes, and the
+    MQTT endpoints when the MQTT extension is on)."""
+
+    value: list[EntitySetLink]
+    serverSettings: dict[str, Any]
+
+
+_ANY_JSON: dict[str, Any] = {"type": ["object", "array"]}
+_READ = {
+    200: {
+        "description": "An entity, a collection (value, @iot.count, @iot.nextLink), a "
+        "property, a reference, or a $value as text",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "text/plain": {"schema": {"type": "string"}},
+        },
+    },
+    **errors(400, 404),
+}
+
+
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+_WRITE_ERRORS = errors(400, 401, 403, 404, 405)
 
 
 def conformance(ctx: ApiContext) -> list[str]:
@@ -78,7 +115,7 @@ def sta_errors(request: Request, exc: BaseException) -> Response | None:
 
 def build_router(ctx: ApiContext) -> APIRouter:
     """The SensorThings router over ``ctx``."""
-    router = APIRouter(prefix=PREFIX, tags=["OGC SensorThings API 1.1"])
+    router = APIRouter(prefix=PREFIX, tags=["OGC SensorThings API 1.1"], responses=errors(429))
     cache = CatalogueCache(ctx.profiles, ctx.metrics.by_name)
     base = ctx.config.public_url.rstrip("/") + PREFIX
     limits = Limits(
@@ -91,7 +128,11 @@ def build_router(ctx: ApiContext) -> APIRouter:
         publisher = StaMqttPublisher(ctx, base)
         ctx.background.append(("sensorthings-mqtt", publisher.run))
 
-    @router.get("", summary="Service root: entity sets and conformance classes")
+    @router.get(
+        "",
+        summary="Service root: entity sets and conformance classes",
+        responses={200: {"model": ServiceRoot, "description": "The service root"}},
+    )
     async def root() -> Response:
         settings: dict[str, object] = {"conformance": conformance(ctx)}
         if ctx.config.sta_mqtt_enabled:
@@ -102,7 +143,11 @@ def build_router(ctx: ApiContext) -> APIRouter:
         }
         return json_response(body)
 
-    @router.get("/{path:path}", summary="Entities, collections, properties and references")
+    @router.get(
+        "/{path:path}",
+        summary="Entities, collections, properties and references",
+        responses=_READ,
+    )
     async def get(
         path: str,
         request: Request,
@@ -144,7 +189,22 @@ def build_router(ctx: ApiContext) -> APIRouter:
         catalogue = await cache.get(conn)
         return await read(ReadContext(conn, catalogue, base, limits, limits.max_skip), path, [])
 
-    @router.post("/{path:path}", summary="Create (operators): Things, Locations, Observations")
+    @router.post(
+        "/{path:path}",
+        summary="Create (operators): Things, Locations, Observations",
+        status_code=201,
+        responses={
+            201: {
+                "description": "The entity created (its URL in Location); for "
+                "CreateObservations, each Observation's selfLink or why it was refused",
+                "content": {"application/json": {"schema": _ANY_JSON}},
+            },
+            **_WRITE_ERRORS,
+            **errors(409),
+        },
+        # An entity; an array of Datastreams' dataArrays for CreateObservations.
+        openapi_extra=_json_body(_ANY_JSON),
+    )
     async def post(path: str, request: Request, conn: ConnDep, who: Operator) -> Response:
         """Create an entity, or many Observations with CreateObservations."""
         try:
@@ -160,7 +220,18 @@ def build_router(ctx: ApiContext) -> APIRouter:
             return resp
         return json_response(body, status, {"Location": f"{base}/{made}"})
 
-    @router.patch("/{path:path}", summary="Update (operators): Things, Locations, Observations")
+    @router.patch(
+        "/{path:path}",
+        summary="Update (operators): Things, Locations, Observations",
+        responses={
+            200: {
+                "description": "The entity as changed",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+            **_WRITE_ERRORS,
+        },
+        openapi_extra=_json_body({"type": "object"}),
+    )
     async def patch(path: str, request: Request, conn: ConnDep, who: Operator) -> Response:
         """Change the given properties of an entity."""
         try:
@@ -173,7 +244,12 @@ def build_router(ctx: ApiContext) -> APIRouter:
             return resp
         return json_response(body)
 
-    @router.delete("/{path:path}", summary="Delete (operators): Things, Locations, Observations")
+    @router.delete(
+        "/{path:path}",
+        summary="Delete (operators): Things, Locations, Observations",
+        response_class=Response,
+        responses={200: {"description": "Deleted (no body)"}, **_WRITE_ERRORS},
+    )
     async def delete(path: str, request: Request, conn: ConnDep, who: Operator) -> Response:
         """Delete an entity (a Thing with its observations)."""
         try:
