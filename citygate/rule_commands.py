@@ -138,7 +138,8 @@ async def rules_backtest(settings: Settings, args: argparse.Namespace) -> int:
         if problems:
             raise RuleError("\n".join(problems))
         metric_ids = await ensure_metrics(conn, {m for p in profiles for m in p.metrics})
-        result = await backtest(conn, rule, start, end, profiles, metric_ids)
+        async with connection(settings.database_url) as second:  # reads the next day meanwhile
+            result = await backtest(conn, rule, start, end, profiles, metric_ids, more=[second])
     if args.json:
         print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
         return 0

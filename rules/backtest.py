@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -81,10 +82,12 @@ async def backtest(
     metric_ids: dict[str, int],
     *,
     warmup: bool = True,
+    more: Sequence[Conn] = (),
 ) -> BacktestResult:
     """The alarms ``rule`` would have raised from readings in [start, end). With
     ``warmup``, readings just before ``start`` (as far back as the rule's durations and
-    windows reach) build its state first; alarms that ended before ``start`` are left out."""
+    windows reach) build its state first; alarms that ended before ``start`` are left out.
+    With ``more`` connections, the next days are read while one is evaluated."""
     started = time.perf_counter()
     devices = await load_devices(conn)
     start_us = int(start.timestamp() * 1e6)
@@ -95,13 +98,14 @@ async def backtest(
     comp = ev.compiled
     leaf_metrics = {int(m) for m in comp.p["metric"].tolist()} if comp.n_slots else set()
     metrics = {m for m in leaf_metrics if m != ANY_METRIC}
-    if ANY_METRIC in leaf_metrics:
-        metrics |= set(metric_ids.values())
     keys = sorted(set(comp.slot_device.tolist()))
     events: list[AlarmEvent] = []
     readings = 0
     if keys:
-        async for chunk in read_history(conn, to_dt(from_us), end, sorted(metrics), keys):
+        async for chunk in read_history(
+            [conn, *more], to_dt(from_us), end, sorted(metrics), keys,
+            any_metric=ANY_METRIC in leaf_metrics,
+        ):  # fmt: skip
             readings += len(chunk)
             # numpy work off the event loop: a long back-test must not stall the service
             # it runs in (the gateway and the live engine share the loop).

@@ -122,13 +122,12 @@ async def rebuild(
     lookback = now_us - start_us
     leaf_metrics = {int(m) for m in comp.p["metric"].tolist()}
     metrics = {m for m in leaf_metrics if m != ANY_METRIC}
-    if ANY_METRIC in leaf_metrics:
-        metrics |= set(metric_ids.values())
     seen: dict[tuple[int, str], list[AlarmEvent]] = {}
     replayed = 0
     async for chunk in read_history(
-        conn, to_dt(start_us), to_dt(now_us + 1), sorted(metrics), device_keys, chunk=6 * 3600
-    ):
+        [conn], to_dt(start_us), to_dt(now_us + 1), sorted(metrics), device_keys,
+        any_metric=ANY_METRIC in leaf_metrics, chunk=6 * 3600,
+    ):  # fmt: skip
         replayed += len(chunk)
         for e in ev.feed(chunk):
             seen.setdefault(e.key, []).append(e)

@@ -264,8 +264,10 @@ async def _run(
     async with _BACKTESTS, conn.transaction(readonly=True, isolation="repeatable_read"):
         await conn.execute(f"SET LOCAL statement_timeout = {BACKTEST_TIMEOUT_S * 1000}")
         try:
-            async with asyncio.timeout(BACKTEST_TIMEOUT_S):
-                result = await backtest(conn, rule, start, end, ctx.profiles, ctx.metrics.by_name)
+            async with asyncio.timeout(BACKTEST_TIMEOUT_S), ctx.pool.acquire() as second:
+                result = await backtest(
+                    conn, rule, start, end, ctx.profiles, ctx.metrics.by_name, more=[second]
+                )
         except (asyncpg.QueryCanceledError, TimeoutError):
             raise HTTPException(
                 503, f"the back-test took longer than {BACKTEST_TIMEOUT_S} s; try a shorter range"
