@@ -39,6 +39,10 @@ from .rules_fleet import DISTRICTS, make_rules
 
 log = logging.getLogger(__name__)
 
+# Payload values from a fixed evening (2026-11-30 23:40 UTC back over 5 hours), so every
+# run sends the same values: bench.rules_fleet's levels are this evening's range.
+TEMPLATES_AT = 1_796_082_000.0
+
 
 async def _prepare(url: str, n_devices: int, rules: int) -> None:
     conn = await asyncpg.connect(url)
@@ -68,7 +72,7 @@ async def drain_once(
         # devices report: rates, windows and durations then mean what they say.
         load = await run_load(
             n_devices, None, count=messages, processes=processes, port=broker.port,
-            scheme=scheme, device_interval_s=300,
+            scheme=scheme, device_interval_s=300, templates_at=TEMPLATES_AT,
         )  # fmt: skip
         async with open_pool(url, max_size=4) as pool:
             engine = None

@@ -189,10 +189,12 @@ def compile_rules(
     get no slot for it."""
     out = Compiled()
     rows: list[dict[str, float]] = []
-    slot_leaf: list[int] = []
-    slot_dev: list[int] = []
-    slot_nd: list[int] = []
-    masks: dict[tuple[int, str], int] = {}  # (leaf, profile) -> state mask
+    leaf_parts: list[I64] = []
+    dev_parts: list[I64] = []
+    nd_parts: list[I64] = []
+    mask_parts: list[I64] = []
+    names = devices.profile_names
+    known = [profiles.get(n) if n in profiles else None for n in names]
     for stored in rules:
         rule = stored.rule
         if not rule.enabled:
@@ -208,61 +210,63 @@ def compile_rules(
             else "simple"
         )
         role = {"simple": SIMPLE, "fleet": FLEET}.get(combine, PART)
-        members = devices.matching(rule.scope)
+        members = devices.select(rule.scope)
+        member_profiles = devices.profile[members]
         first_leaf = len(rows)
         for li, leaf in enumerate(rule.leaves()):
             leaf_index = len(rows)
-            row = _leaf_row(leaf, metric_ids, profiles)
-            rows.append(row)
+            rows.append(_leaf_row(leaf, metric_ids, profiles))
             out.leaf_rule.append(len(out.rules))
             out.leaf_role.append(role)
             out.leaf_defs.append(leaf)
             name = _metric_of(leaf)
-            for d in members:
-                if d.profile not in profiles:
+            # Per profile of the fleet: has the metric? state mask, no-data wait.
+            has = np.zeros(len(names), np.bool_)
+            mask = np.zeros(len(names), np.int64)
+            wait = np.zeros(len(names), np.int64)
+            for code, prof in enumerate(known):
+                if prof is None or (name is not None and name not in prof.metrics):
                     continue
-                profile = profiles.get(d.profile)
-                if name is not None and name not in profile.metrics:
-                    continue
+                has[code] = True
                 if isinstance(leaf, StateIs):
-                    states = profile.metrics[leaf.metric].states or ()
-                    masks[(leaf_index, d.profile)] = _state_mask(leaf, states)
-                nodata = 0
+                    mask[code] = _state_mask(leaf, prof.metrics[leaf.metric].states or ())
                 if isinstance(leaf, NoData):
-                    nodata = (
+                    wait[code] = (
                         leaf.for_
                         if leaf.for_ is not None
-                        else round(profile.reporting_interval_s * leaf.interval_factor * 1_000_000)
+                        else round(prof.reporting_interval_s * leaf.interval_factor * 1_000_000)
                     )
-                slot_leaf.append(leaf_index)
-                slot_dev.append(d.device_key)
-                slot_nd.append(nodata)
-                out.slot_keys.append((stored.id, stored.version, li, d.device_key))
+            mine = members[has[member_profiles]] if len(members) else members
+            codes = devices.profile[mine]
+            keys = devices.keys[mine]
+            leaf_parts.append(np.full(len(mine), leaf_index, np.int64))
+            dev_parts.append(keys)
+            nd_parts.append(wait[codes])
+            mask_parts.append(mask[codes])
+            out.slot_keys.extend((stored.id, stored.version, li, k) for k in keys.tolist())
         out.rules.append(
             RuleInfo(len(out.rules), stored, tuple(range(first_leaf, len(rows))), combine)
         )
-    keys = (
+    out.slot_leaf = _cat(leaf_parts)
+    out.slot_device = _cat(dev_parts)
+    out.slot_nodata_us = _cat(nd_parts)
+    out.slot_state_mask = _cat(mask_parts)
+    columns = (
         rows[0].keys() if rows else _leaf_row(NoData(kind="no_data"), metric_ids, profiles).keys()
     )
-    for k in keys:
+    for k in columns:
         dtype = np.float64 if k in ("hi_gt", "hi_lt", "clr_lo", "clr_hi", "q") else np.int64
         out.p[k] = np.asarray([r[k] for r in rows], dtype=dtype)
-    out.slot_leaf = np.asarray(slot_leaf, np.int64)
-    out.slot_device = np.asarray(slot_dev, np.int64)
-    out.slot_nodata_us = np.asarray(slot_nd, np.int64)
-    # State masks are per (leaf, profile): store per slot (devices of one leaf may differ
-    # in profile only if the rule's scope spans profiles).
-    prof_of = {k: devices.by_key[k].profile for k in set(slot_dev)}
-    out.slot_state_mask = np.asarray(
-        [masks.get((lf, prof_of[d]), 0) for lf, d in zip(slot_leaf, slot_dev, strict=True)],
-        np.int64,
-    )
     out.slot_gt = out.p["hi_gt"][out.slot_leaf] if rows else np.empty(0)
     out.slot_lt = out.p["hi_lt"][out.slot_leaf] if rows else np.empty(0)
     _indexes(out)
     out.leaf_rule_np = np.asarray(out.leaf_rule, np.int64)
     out.leaf_role_np = np.asarray(out.leaf_role, np.int64)
     return out
+
+
+def _cat(parts: list[I64]) -> I64:
+    return np.concatenate(parts).astype(np.int64) if parts else np.empty(0, np.int64)
 
 
 def _indexes(c: Compiled) -> None:

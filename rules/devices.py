@@ -46,19 +46,29 @@ def in_polygon(lon: float, lat: float, polygon: Sequence[tuple[float, float]]) -
 
 
 class DeviceTable:
-    """Devices by key, with numpy lookups for the per-reading paths."""
+    """Devices by key, with numpy columns (in key order) for scopes and the per-reading
+    paths."""
 
     def __init__(self, devices: Iterable[DeviceInfo]) -> None:
         self.by_key: dict[int, DeviceInfo] = {d.device_key: d for d in devices}
         self.by_id: dict[str, DeviceInfo] = {d.id: d for d in self.by_key.values()}
         keys = sorted(self.by_key)
+        rows = [self.by_key[k] for k in keys]
         self.keys: npt.NDArray[np.int64] = np.asarray(keys, np.int64)
-        self.lat: npt.NDArray[np.float64] = np.asarray(
-            [_nan(self.by_key[k].lat) for k in keys], np.float64
-        )
-        self.lon: npt.NDArray[np.float64] = np.asarray(
-            [_nan(self.by_key[k].lon) for k in keys], np.float64
-        )
+        self.lat: npt.NDArray[np.float64] = np.asarray([_nan(d.lat) for d in rows], np.float64)
+        self.lon: npt.NDArray[np.float64] = np.asarray([_nan(d.lon) for d in rows], np.float64)
+        self.enabled: npt.NDArray[np.bool_] = np.asarray([d.enabled for d in rows], np.bool_)
+        self.profile_names = sorted({d.profile for d in rows})
+        self.profile: npt.NDArray[np.int64] = np.asarray(
+            [self.profile_names.index(d.profile) for d in rows], np.int64
+        ) if rows else np.empty(0, np.int64)  # fmt: skip
+        self._districts: dict[str | None, list[int]] = {}
+        self._tags: dict[str, list[int]] = {}
+        for i, d in enumerate(rows):
+            self._districts.setdefault(d.district, []).append(i)
+            for tag in d.tags:
+                self._tags.setdefault(tag, []).append(i)
+        self._index = {d.id: i for i, d in enumerate(rows)}
 
     def __len__(self) -> int:
         return len(self.by_key)
@@ -67,30 +77,42 @@ class DeviceTable:
         """Index of each key in :attr:`keys` (keys must be known)."""
         return np.searchsorted(self.keys, device_keys).astype(np.int64)
 
+    def select(self, scope: Scope) -> npt.NDArray[np.int64]:
+        """Positions (in :attr:`keys`) of the enabled devices a scope selects."""
+        mask = self.enabled.copy()
+        if scope.profile is not None:
+            code = (
+                self.profile_names.index(scope.profile)
+                if scope.profile in self.profile_names
+                else -1
+            )
+            mask &= self.profile == code
+        for chosen in (
+            None if scope.devices is None else [self._index.get(i) for i in scope.devices],
+            None
+            if scope.districts is None
+            else [p for d in scope.districts for p in self._districts.get(d, ())],
+            None if scope.tags is None else [p for t in scope.tags for p in self._tags.get(t, ())],
+        ):
+            if chosen is not None:
+                only = np.zeros(len(mask), np.bool_)
+                only[[p for p in chosen if p is not None]] = True
+                mask &= only
+        if scope.polygon is not None:
+            inside = np.zeros(len(mask), np.bool_)
+            for p in np.flatnonzero(mask).tolist():
+                lat, lon = self.lat[p], self.lon[p]
+                inside[p] = bool(
+                    not (np.isnan(lat) or np.isnan(lon))
+                    and in_polygon(float(lon), float(lat), scope.polygon)
+                )
+            mask &= inside
+        found: npt.NDArray[np.int64] = np.flatnonzero(mask).astype(np.int64)
+        return found
+
     def matching(self, scope: Scope) -> list[DeviceInfo]:
         """The enabled devices a scope selects, in key order."""
-        out = []
-        ids = set(scope.devices) if scope.devices is not None else None
-        districts = set(scope.districts) if scope.districts is not None else None
-        tags = set(scope.tags) if scope.tags is not None else None
-        for key in self.keys.tolist():
-            d = self.by_key[key]
-            if not d.enabled:
-                continue
-            if scope.profile is not None and d.profile != scope.profile:
-                continue
-            if ids is not None and d.id not in ids:
-                continue
-            if districts is not None and d.district not in districts:
-                continue
-            if tags is not None and not tags.intersection(d.tags):
-                continue
-            if scope.polygon is not None and (
-                d.lat is None or d.lon is None or not in_polygon(d.lon, d.lat, scope.polygon)
-            ):
-                continue
-            out.append(d)
-        return out
+        return [self.by_key[int(k)] for k in self.keys[self.select(scope)].tolist()]
 
 
 def _nan(x: float | None) -> float:

@@ -124,6 +124,7 @@ class RulesEngine:
         self._held_readings = 0
         self._queue: asyncio.Queue[AlarmEvent] = asyncio.Queue(config.max_pending_events)
         self._changed = asyncio.Event()
+        self._listening = asyncio.Event()
         self.ready = asyncio.Event()
         self.written = 0
         self._writing = False
@@ -176,28 +177,34 @@ class RulesEngine:
                 self._metric_ids = await ensure_metrics(
                     conn, {m for p in self._profiles for m in p.metrics}
                 )
-            attempt = 0
-            while True:
-                try:
-                    await self._reload(first=True)
-                    break
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    # The rest of the service keeps running; rules start once this works.
-                    attempt += 1
-                    delay = min(30.0, 0.5 * 2 ** min(attempt, 6)) * random.uniform(0.5, 1.0)
-                    log.exception("rules: could not load rules (attempt %d); retry in %.1fs",
-                                  attempt, delay)  # fmt: skip
-                    await asyncio.sleep(delay)
-            self.ready.set()
             async with asyncio.TaskGroup() as tg:
+                # Listen first, then load: a change in between is not missed, and the
+                # first load is not followed by a second one for nothing.
+                tg.create_task(self._follow(), name="rules-follow-changes")
+                await self._listening.wait()
+                await self._first_load()
+                self.ready.set()
                 tg.create_task(self._writer(), name="rules-alarm-writer")
                 tg.create_task(self._ticker(), name="rules-timers")
-                tg.create_task(self._follow(), name="rules-follow-changes")
                 tg.create_task(self._reloader(), name="rules-reloader")
         finally:
             unsubscribe()
+
+    async def _first_load(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                await self._reload(first=True)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The rest of the service keeps running; rules start once this works.
+                attempt += 1
+                delay = min(30.0, 0.5 * 2 ** min(attempt, 6)) * random.uniform(0.5, 1.0)
+                log.exception("rules: could not load rules (attempt %d); retry in %.1fs",
+                              attempt, delay)  # fmt: skip
+                await asyncio.sleep(delay)
 
     async def _reload(self, first: bool = False) -> None:
         """Load rules and devices; rebuild the state of new or changed rules."""
@@ -330,7 +337,9 @@ class RulesEngine:
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 for channel in ("citygate_rules", "citygate_devices"):
                     await conn.add_listener(channel, lambda *_a: self._changed.set())
-                self._changed.set()  # catch up with what changed while not listening
+                if self._listening.is_set():
+                    self._changed.set()  # a reconnect: catch up with what changed meanwhile
+                self._listening.set()
                 await lost.wait()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("rules: lost the change listener (%s)", exc)

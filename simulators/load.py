@@ -96,15 +96,21 @@ def find_gaps(
 
 
 def value_templates(
-    profiles: ProfileRegistry, profile: str, seed: int = 1, n: int = N_TEMPLATES
+    profiles: ProfileRegistry,
+    profile: str,
+    seed: int = 1,
+    n: int = N_TEMPLATES,
+    at: float | None = None,
 ) -> tuple[bytes, ...]:
-    """``n`` pre-encoded JSON ``values`` objects of a profile, from the city signal models."""
+    """``n`` pre-encoded JSON ``values`` objects of a profile, from the city signal models,
+    at reporting intervals back from ``at`` (default: now; a fixed time gives the same
+    values in every run)."""
     spec = profiles.get(profile)
     device = SimDevice("load-template", spec.name, "Old Town", *DEFAULT_CENTER, "json",
                        float(spec.reporting_interval_s), 0.0, 0, seed)  # fmt: skip
     fleet = Fleet((device,), seed, DEFAULT_CENTER, (), "", profiles)
     signals = CitySignals(fleet, seed)
-    start = time.time()
+    start = time.time() if at is None else at
     step = spec.reporting_interval_s
     return tuple(orjson.dumps(signals.values(device, start - i * step)) for i in range(n))
 
@@ -130,12 +136,14 @@ async def run_load(
     stop: asyncio.Event | None = None,
     id_prefix: str = "load-",
     device_interval_s: float | None = None,
+    templates_at: float | None = None,
 ) -> LoadResult:
     """Publish ``count`` messages (or for ``duration`` seconds) at ``rate`` msg/s in total
     (None: as fast as possible) from ``n_devices`` devices over ``processes`` connections,
     one per process. ``progress(sent, elapsed)`` is called about twice a second. With
     ``device_interval_s``, device times step by that interval per message of a device and
-    end about now (publishing still goes as fast as ``rate`` allows)."""
+    end about now (publishing still goes as fast as ``rate`` allows). ``templates_at``
+    fixes the time the payload values are drawn from (reproducible values)."""
     if fmt != "json":
         raise ValueError("load mode publishes the native json format only")
     if qos not in (0, 1):
@@ -146,7 +154,7 @@ async def run_load(
         raise ValueError("devices, processes and rate must be positive")
     processes = min(processes, n_devices)
     scheme = scheme or TopicScheme()
-    templates = value_templates(profiles or ProfileRegistry.load(), profile, seed)
+    templates = value_templates(profiles or ProfileRegistry.load(), profile, seed, at=templates_at)
     ids = [f"{id_prefix}{k + 1:05d}" for k in range(n_devices)]
     token = uuid.uuid4().hex[:8]
     step_us = round(device_interval_s * 1e6) if device_interval_s else 0
