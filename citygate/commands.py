@@ -120,8 +120,8 @@ async def run_gateway(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def serve(settings: Settings, args: argparse.Namespace) -> int:
-    """Migrate, then run the gateway, the maintenance job and the HTTP API in one task
-    group until SIGTERM/SIGINT."""
+    """Migrate, then run the gateway, the rules engine, the outbox sender, the maintenance
+    job and the HTTP API in one task group until SIGTERM/SIGINT."""
     await db_upgrade(settings, args)
     gw = Gateway(gateway_config(settings), load_profiles(settings))
     _stop_on_signals(gw.stop)

@@ -21,7 +21,7 @@ from ingest.devices import upsert_devices
 from rules.files import EXAMPLES_DIR as EXAMPLE_RULES
 from rules.files import load_rule_dir
 from rules.service_types import NotFound, ServiceTypeIn, get_service_type, save_service_type
-from rules.store import save_rule
+from rules.store import get_rule, save_rule
 from simulators.city import run_city
 from simulators.faults import FaultConfig
 from simulators.fleet import build_fleet
@@ -53,7 +53,7 @@ SERVICE_TYPES = [
 
 
 async def _install_examples(conn: asyncpg.Connection, settings: Settings) -> int:
-    """The demo's service types and example rules (kept if an operator changed them)."""
+    """The demo's service types and example rules; ones an operator changed are kept."""
     for st in SERVICE_TYPES:
         try:
             await get_service_type(conn, st.service_code)
@@ -61,7 +61,10 @@ async def _install_examples(conn: asyncpg.Connection, settings: Settings) -> int
             await save_service_type(conn, st, create=True)
     rules = load_rule_dir(EXAMPLE_RULES, load_profiles(settings))
     for rule in rules:
-        await save_rule(conn, rule, source="file")
+        if await get_rule(conn, rule.name) is None:
+            # source "demo": `citygate rules apply --prune` (which prunes "file" rules)
+            # leaves them alone.
+            await save_rule(conn, rule, source="demo")
     return len(rules)
 
 

@@ -15,7 +15,7 @@ from rules.actions import check_actions
 from rules.backtest import backtest
 from rules.check import check_rule
 from rules.errors import RuleError
-from rules.files import dump_rule, load_rule_dir, load_rule_file, slug
+from rules.files import dump_rule, load_rule_dir_located, load_rule_file, slug
 from rules.service_requests import service_codes
 from rules.store import delete_rule, get_rule, list_rules, save_rule
 
@@ -58,17 +58,23 @@ def _time(text: str | None, default: datetime) -> datetime:
 async def rules_apply(settings: Settings, args: argparse.Namespace) -> int:
     """Apply rule files: every file is checked before anything is stored."""
     profiles = load_profiles(settings)
-    rules = load_rule_dir(args.path, profiles)
-    if args.dry_run:
-        print(f"{len(rules)} rules in {args.path} are valid")
-        return 0
+    located = load_rule_dir_located(args.path, profiles)
+    rules = [rule for rule, _ in located]
     counts = {"created": 0, "updated": 0, "unchanged": 0, "deleted": 0}
     async with connection(settings.database_url) as conn, conn.transaction():
+        # Actions too, also in a dry run: service codes exist, webhook targets allowed.
         codes = await service_codes(conn)
         policy = outbox_config(settings).policy
-        problems = [f"rule {r.name!r}: {p}" for r in rules for p in check_actions(r, codes, policy)]
+        problems = [
+            f"{where}: rule {rule.name!r}: {problem}"
+            for rule, where in located
+            for problem in check_actions(rule, codes, policy)
+        ]
         if problems:
             raise RuleError("\n".join(problems))
+        if args.dry_run:
+            print(f"{len(rules)} rules in {args.path} are valid")
+            return 0
         for rule in rules:
             record, what = await save_rule(conn, rule, source="file")
             counts[what] += 1

@@ -17,7 +17,15 @@ from .errors import RuleError
 from .model import Rule
 from .store import RuleRecord
 
-__all__ = ["EXAMPLES_DIR", "RULE_SUFFIXES", "dump_rule", "load_rule_dir", "load_rule_file", "slug"]
+__all__ = [
+    "EXAMPLES_DIR",
+    "RULE_SUFFIXES",
+    "dump_rule",
+    "load_rule_dir",
+    "load_rule_dir_located",
+    "load_rule_file",
+    "slug",
+]
 
 RULE_SUFFIXES = (".yaml", ".yml", ".json")
 # Example rules for the built-in profiles (what ``make demo`` applies).
@@ -69,6 +77,12 @@ def load_rule_file(path: Path, profiles: ProfileRegistry) -> list[Rule]:
 
 def load_rule_dir(directory: Path, profiles: ProfileRegistry) -> list[Rule]:
     """Every rule in a directory's rule files (or in one file); names must be unique."""
+    return [rule for rule, _ in load_rule_dir_located(directory, profiles)]
+
+
+def load_rule_dir_located(directory: Path, profiles: ProfileRegistry) -> list[tuple[Rule, str]]:
+    """Like :func:`load_rule_dir`, each rule with where it is written (``file:line``), for
+    messages about it later."""
     paths = (
         [directory]
         if directory.is_file()
@@ -78,7 +92,7 @@ def load_rule_dir(directory: Path, profiles: ProfileRegistry) -> list[Rule]:
     )
     if paths is None:
         raise RuleError(f"{directory}: no such file or directory")
-    rules: list[Rule] = []
+    rules: list[tuple[Rule, str]] = []
     problems: list[str] = []
     seen: dict[str, Path] = {}
     for path in paths:
@@ -87,14 +101,24 @@ def load_rule_dir(directory: Path, profiles: ProfileRegistry) -> list[Rule]:
         except RuleError as exc:
             problems.append(str(exc))
             continue
-        for rule in found:
+        lines = _rule_lines(path)
+        for i, rule in enumerate(found):
             if rule.name in seen:
                 problems.append(f"{path}: rule {rule.name!r} is also defined in {seen[rule.name]}")
             seen[rule.name] = path
-            rules.append(rule)
+            line = lines[i] if i < len(lines) else None
+            rules.append((rule, f"{path}:{line}" if line else str(path)))
     if problems:
         raise RuleError("\n".join(problems))
     return rules
+
+
+def _rule_lines(path: Path) -> list[int | None]:
+    """The line each rule of a (valid) rule file starts on."""
+    node = yaml.compose(path.read_text("utf-8"), Loader=yaml.SafeLoader)
+    if isinstance(node, yaml.SequenceNode):
+        return [_line_of(item) for item in node.value]
+    return [_line_of(node)]
 
 
 def slug(name: str) -> str:

@@ -97,7 +97,7 @@ async def test_demo_runs_a_city_end_to_end(
     )
     assert stored is True, text
     # The example rules and the service types their actions name are installed.
-    q = "SELECT count(*) FROM rules r WHERE r.source = 'file'"
+    q = "SELECT count(*) FROM rules r WHERE r.source = 'demo'"
     assert await wait_until(empty_database_url, q, 9, timeout=1) == 9
     q = "SELECT count(*) FROM service_types WHERE service_code = ANY('{waste-full,flooding}')"
     assert await wait_until(empty_database_url, q, 2, timeout=1) == 2

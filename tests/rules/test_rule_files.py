@@ -111,3 +111,17 @@ async def test_apply_export_prune_and_backtest_from_the_command_line(
     assert "1 alarms" in bt.stdout
     missing = _citygate(database_url, "backtest", "no such rule")
     assert missing.returncode == 1 and "no rule named 'no such rule'" in missing.stderr
+
+
+def test_dry_run_checks_actions_and_names_the_file(database_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "bins.yaml"
+    path.write_text(
+        "- name: ok\n  scope: {profile: noise}\n  condition: {kind: no_data}\n"
+        "- name: bins\n  scope: {profile: waste_container}\n"
+        "  condition: {kind: threshold, metric: fillingLevel, above: 90}\n"
+        "  actions: [{type: service_request, service_code: bin-full}]\n"
+    )
+    r = _citygate(database_url, "apply", str(path), "--dry-run")
+    assert r.returncode == 1
+    assert f"{path}:4: rule 'bins': actions.0.service_code: unknown service 'bin-full'" in r.stderr
+    assert "0 rules" in _citygate(database_url, "list").stdout  # nothing stored
