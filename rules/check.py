@@ -10,7 +10,6 @@ from .model import (
     Consecutive,
     Fleet,
     Leaf,
-    NoData,
     Rate,
     Rule,
     StateIs,
@@ -83,6 +82,4 @@ def check_rule(rule: Rule, profiles: ProfileRegistry) -> list[str]:
     for i, leaf in enumerate(rule.leaves()):
         where = _where(rule, i)
         problems += _check_leaf(leaf, where, candidates)
-        if isinstance(leaf, NoData) and isinstance(rule.condition, Fleet):
-            problems.append(f"{where}: no_data cannot be a fleet condition")
     return problems

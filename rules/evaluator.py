@@ -23,6 +23,7 @@ import numpy.typing as npt
 from device_profiles import ProfileRegistry
 from ingest.feed import Committed
 
+from .choose import rate_pairs, threshold_pairs, window_pairs
 from .combine import ComboState, FleetArea, LeafChange, combo_step, fleet_run
 from .compile import ANY_METRIC, FLEET, KIND, PART, Compiled, StoredRule, compile_rules
 from .devices import DeviceTable
@@ -30,7 +31,6 @@ from .events import AlarmEvent
 from .index import SlotIndex
 from .kernel import NO_TIME, SlotState, debounce, group_bounds
 from .model import Fleet
-from .sequence import rate_pairs, window_pairs
 from .sun import is_daylight
 from .window import WindowBuffer
 
@@ -41,7 +41,7 @@ __all__ = ["Evaluator", "adopt"]
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 B = npt.NDArray[np.bool_]
-RATE, WINDOW, STATE, NODATA = KIND["rate"], KIND["window"], KIND["state"], KIND["no_data"]
+STATE, NODATA = KIND["state"], KIND["no_data"]
 
 # (slot, time, raised?, value)
 Raw = tuple[int, int, bool, float | None]
@@ -139,55 +139,18 @@ class Evaluator:
         idx_parts: list[I64] = []
         slot_parts: list[I64] = []
         x_parts: list[F64] = []
-        for ix, every in ((comp.filter_ix, False),):
-            if not ix.size:
-                continue
-            pos, ok = ix.lookup_md(met, dev)
-            sel = np.flatnonzero(ok)
-            if not len(sel):
-                continue
-            p = pos[sel]
-            t = c.time_us[sel]
-            fresh = t > ix.last_t[p]
-            self.skipped += int(len(fresh) - np.count_nonzero(fresh))
-            self.evaluated += int(np.count_nonzero(fresh))
-            if every or not self.prefilter:
-                want = fresh
-            else:
-                v = c.value[sel]
-                want = fresh & ((v > ix.gt_min[p]) | (v < ix.lt_max[p]) | (ix.busy[p] > 0))
-                sm = ix.state_mask[p]
-                maybe = fresh & ~want & (sm != 0)
-                if maybe.any():
-                    shift = np.clip(np.nan_to_num(v[maybe]), 0, 62).astype(np.int64)
-                    want[maybe] = ((sm[maybe] >> shift) & 1).astype(np.bool_)
-                if want.any():
-                    # Once something may start at a position, every later reading there
-                    # in this batch counts too (it may continue or break the run).
-                    start = np.full(ix.size, np.iinfo(np.int64).max, np.int64)
-                    np.minimum.at(start, p[want], t[want])
-                    want = fresh & (t >= start[p])
-            np.maximum.at(ix.last_t, p[fresh], t[fresh])
-            chosen = sel[want]
-            if len(chosen):
-                which, slots = ix.expand(pos[chosen])
-                ridx = chosen[which]
-                if not every and self.prefilter:
-                    ridx, slots = self._prune(ridx, slots, c)
-                idx_parts.append(ridx)
-                slot_parts.append(slots)
-                x_parts.append(c.value[ridx])
         nonidle = self._nonidle()
-        for seq in (
+        for chosen in (
+            threshold_pairs(comp, nonidle, c, met, dev, self.prefilter),
             rate_pairs(comp, nonidle, c, met, dev, self.prefilter),
             window_pairs(comp, self.windows, c, met, dev, self.prefilter),
         ):
-            self.skipped += seq.skipped
-            self.evaluated += seq.fresh
-            if len(seq.ridx):
-                idx_parts.append(seq.ridx)
-                slot_parts.append(seq.slot)
-                x_parts.append(seq.x)
+            self.skipped += chosen.skipped
+            self.evaluated += chosen.fresh
+            if len(chosen.ridx):
+                idx_parts.append(chosen.ridx)
+                slot_parts.append(chosen.slot)
+                x_parts.append(chosen.x)
         if idx_parts:
             raw += self._evaluate(
                 np.concatenate(slot_parts), np.concatenate(idx_parts), np.concatenate(x_parts), c
@@ -195,25 +158,6 @@ class Evaluator:
         if comp.nd_ix.size:
             raw += self._no_data(c, dev, met)
         return self._dispatch(raw, c)
-
-    def _prune(self, ridx: I64, slot: I64, c: Committed) -> tuple[I64, I64]:
-        """Of the pairs at interesting positions, keep those of slots that may change:
-        from the slot's first reading that could start or continue something on."""
-        comp = self.compiled
-        v = c.value[ridx]
-        t = c.time_us[ridx]
-        may = (v > comp.slot_gt[slot]) | (v < comp.slot_lt[slot]) | self._nonidle()[slot]
-        sm = comp.slot_state_mask[slot]
-        st = ~may & (sm != 0)
-        if st.any():
-            shift = np.clip(np.nan_to_num(v[st]), 0, 62).astype(np.int64)
-            may[st] = ((sm[st] >> shift) & 1).astype(np.bool_)
-        if not may.any():
-            return ridx[:0], slot[:0]
-        start = np.full(comp.n_slots, np.iinfo(np.int64).max, np.int64)
-        np.minimum.at(start, slot[may], t[may])
-        keep = t >= start[slot]
-        return ridx[keep], slot[keep]
 
     def _evaluate(self, slot: I64, ridx: I64, x: F64, c: Committed) -> list[Raw]:
         """Run the chosen (slot, reading) pairs through their conditions; ``x`` is what
@@ -236,7 +180,6 @@ class Evaluator:
         raw = self._conditions(slot, t, v, x, leaf, comp.p["kind"][leaf])
         _, _, last = group_bounds(slot)
         self.state.last_t[slot[last]] = t[last]
-        self.state.last_v[slot[last]] = v[last]
         nonidle = self._nonidle()
         for ix in (comp.filter_ix, comp.rate_ix, comp.win_ix):
             positions = ix.slot_pos[slot[last]]
@@ -572,7 +515,6 @@ def adopt(target: Evaluator, source: Evaluator) -> int:
         ts, ss = target.state, source.state
         ts.active[dst] = ss.active[src]
         ts.last_t[dst] = ss.last_t[src]
-        ts.last_v[dst] = ss.last_v[src]
         for a, b in ((ts.raise_, ss.raise_), (ts.clear, ss.clear)):
             a.start[dst], a.length[dst], a.fired[dst] = b.start[src], b.length[src], b.fired[src]
         target.nd_base[dst] = source.nd_base[src]

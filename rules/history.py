@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 import numpy as np
 
 from ingest.copy_binary import PG_EPOCH_US
 from ingest.db import Conn
 from ingest.feed import Committed
+
+from .alarms import to_dt
 
 __all__ = ["read_history"]
 
@@ -105,13 +107,13 @@ async def read_history(
     if not metrics and not any_metric:
         return
     devices = sorted(set(device_keys)) if device_keys is not None else None
-    step = chunk * 1e6
+    step = round(chunk * 1e6)
     bounds: list[tuple[datetime, datetime]] = []
-    t = start.timestamp() * 1e6
-    stop = end.timestamp() * 1e6
+    t = round(start.timestamp() * 1e6)
+    stop = round(end.timestamp() * 1e6)
     while t < stop:
         upper = min(stop, t + step)
-        bounds.append((_dt(t), _dt(upper)))
+        bounds.append((to_dt(t), to_dt(upper)))
         t = upper
     pending: list[asyncio.Task[Committed | None]] = []
     try:
@@ -136,7 +138,3 @@ async def read_history(
             task.cancel()
         # Reads abandoned (the caller stopped early): wait for them, ignore their end.
         await asyncio.gather(*pending, return_exceptions=True)
-
-
-def _dt(us: float) -> datetime:
-    return datetime.fromtimestamp(us / 1e6, tz=UTC)

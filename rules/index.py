@@ -1,17 +1,13 @@
 """Where a reading goes: from (metric, device) to the slots of the conditions watching it,
 with per-(metric, device) summaries that let most readings skip evaluation entirely.
 
-Three indexes, by what a condition needs to see:
-
-* **filter** (threshold, consecutive, state): a reading matters only if it could start
-  or continue something — beyond the lowest raise threshold of any slot on its
-  (metric, device), in a watched state, or while some slot there is not idle (active, or
-  in a run). Every other reading only moves the position's last-seen time. In a calm
-  city that is nearly all of them, which is what makes a thousand rules cheap.
-* **sequence** (rate, window): every reading matters (a rate needs the previous one, a
-  window all of them).
-* **no-data**: only the time of the newest reading per position matters, except around
-  a long gap or while a slot is raised.
+One index per kind of condition (filter: threshold, consecutive, state; rate; window;
+no-data), each summarising its slots per position: the lowest raise level, the highest
+"below" level, the watched states, how many slots are busy, the longest gap or window,
+the newest reading. :mod:`rules.choose` uses them to pick the readings that could start,
+continue or end something; in a calm city that is nearly none, which is what makes a
+thousand rules cheap. No-data positions only need the newest reading's time, except
+around a long gap or while a slot is raised.
 """
 
 from __future__ import annotations

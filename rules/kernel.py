@@ -17,7 +17,6 @@ All of it is a fixed number of numpy passes over the batch: no Python per observ
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -41,42 +40,21 @@ class Runs:
         self.length: I64 = np.zeros(n, np.int64)  # 0: no run in progress
         self.fired: B = np.zeros(n, np.bool_)
 
-    def resize(self, n: int) -> None:
-        """Grow to ``n`` slots (new slots start with no run)."""
-        self.start = _grow(self.start, n, 0)
-        self.length = _grow(self.length, n, 0)
-        self.fired = _grow(self.fired, n, False)
-
-    def take(self, index: I64) -> Runs:
-        """A copy holding the slots at ``index`` (used to re-map slots)."""
-        out = Runs(0)
-        out.start, out.length, out.fired = self.start[index], self.length[index], self.fired[index]
-        return out
-
 
 class SlotState:
-    """Per slot: active or not, the raise and clear runs in progress, the last
-    observation's time and value (for late-reading checks and rates)."""
+    """Per slot: active or not, the raise and clear runs in progress, the time of the
+    last observation evaluated (a rebuilt slot does not count a reading twice)."""
 
-    __slots__ = ("active", "clear", "last_t", "last_v", "raise_")
+    __slots__ = ("active", "clear", "last_t", "raise_")
 
     def __init__(self, n: int = 0) -> None:
         self.active: B = np.zeros(n, np.bool_)
         self.raise_ = Runs(n)
         self.clear = Runs(n)
         self.last_t: I64 = np.full(n, NO_TIME, np.int64)
-        self.last_v: F64 = np.full(n, np.nan, np.float64)
 
     def __len__(self) -> int:
         return len(self.active)
-
-    def resize(self, n: int) -> None:
-        """Grow to ``n`` slots."""
-        self.active = _grow(self.active, n, False)
-        self.raise_.resize(n)
-        self.clear.resize(n)
-        self.last_t = _grow(self.last_t, n, NO_TIME)
-        self.last_v = _grow(self.last_v, n, np.nan)
 
     def remap(self, old_index: I64) -> SlotState:
         """New state whose slot ``i`` is old slot ``old_index[i]`` (-1: a fresh slot)."""
@@ -85,24 +63,11 @@ class SlotState:
         src = old_index[have]
         out.active[have] = self.active[src]
         out.last_t[have] = self.last_t[src]
-        out.last_v[have] = self.last_v[src]
         for mine, theirs in ((out.raise_, self.raise_), (out.clear, self.clear)):
             mine.start[have] = theirs.start[src]
             mine.length[have] = theirs.length[src]
             mine.fired[have] = theirs.fired[src]
         return out
-
-
-_G = TypeVar("_G", bound=np.generic)
-
-
-def _grow(a: npt.NDArray[_G], n: int, fill: object) -> npt.NDArray[_G]:
-    if len(a) >= n:
-        return a
-    out = np.empty(n, a.dtype)
-    out[: len(a)] = a
-    out[len(a) :] = fill
-    return out
 
 
 def group_bounds(slot: I64) -> tuple[B, I64, B]:

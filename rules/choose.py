@@ -1,12 +1,13 @@
-"""Conditions on sequences of readings — rates and window aggregates — chosen per reading
-before they reach the debouncer, like thresholds are.
+"""Which (reading, condition) pairs are worth evaluating: per *position* (a metric of a
+device), a reading matters only if it could start, continue or end something; every other
+reading only moves the position's last-seen time. Once something may start at a position
+in a batch, every later reading of it there counts too (it may continue or break a run).
 
-Both work per *position* (a metric of a device): the previous reading (for rates) and the
-recent readings (for windows, in a :class:`~rules.window.WindowBuffer` keyed by position)
-are shared by every slot there. A reading matters only if:
-
-* rate: the rate since the previous reading could pass a slot's raise level, or a slot
-  there is busy (active or in a run);
+* threshold, consecutive, state: the reading is beyond the lowest raise level of a slot
+  there, in a watched state, or a slot there is busy (active or in a run); pairs are then
+  pruned per slot the same way;
+* rate: the rate since the previous reading (shared by the position's slots) could pass a
+  slot's raise level, or a slot there is busy;
 * window: the reading is beyond a slot's raise level, or one that was is still inside the
   longest window at the position (``hot_until``), or a slot is busy. An average, maximum,
   minimum or percentile cannot pass a level none of its readings passes. Sums and counts
@@ -31,7 +32,7 @@ from .index import SlotIndex
 from .kernel import NO_TIME, group_bounds
 from .window import WindowBuffer, range_query, sparse_table
 
-__all__ = ["Chosen", "rate_pairs", "window_pairs"]
+__all__ = ["Chosen", "rate_pairs", "threshold_pairs", "window_pairs"]
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -84,6 +85,48 @@ def _from_first(want: B, group: I64, t: I64, size: int) -> B:
     np.minimum.at(start, group[want], t[want])
     result: B = t >= start[group]
     return result
+
+
+def _in_states(mask: I64, v: F64) -> B:
+    """Whether each state index ``v`` is one of the states in ``mask``."""
+    shift = np.clip(np.nan_to_num(v), 0, 62).astype(np.int64)
+    result: B = ((mask >> shift) & 1).astype(np.bool_)
+    return result
+
+
+def threshold_pairs(
+    comp: Compiled, nonidle: B, c: Committed, met: I64, dev: I64, prefilter: bool
+) -> Chosen:
+    """The threshold, consecutive and state pairs of a batch (each compares the value)."""
+    ix = comp.filter_ix
+    if not ix.size:
+        return _empty()
+    pos, ok = ix.lookup_md(met, dev)
+    sel = np.flatnonzero(ok)
+    p, t = pos[sel], c.time_us[sel]
+    fresh = t > ix.last_t[p]
+    n_fresh = int(np.count_nonzero(fresh))
+    want = fresh
+    if prefilter:
+        v = c.value[sel]
+        want = fresh & ((v > ix.gt_min[p]) | (v < ix.lt_max[p]) | (ix.busy[p] > 0))
+        maybe = fresh & ~want & (ix.state_mask[p] != 0)
+        if maybe.any():
+            want[maybe] = _in_states(ix.state_mask[p[maybe]], v[maybe])
+        want = fresh & _from_first(want, p, t, ix.size)
+    np.maximum.at(ix.last_t, p[fresh], t[fresh])
+    chosen = sel[want]
+    which, slots = ix.expand(pos[chosen])
+    rows = chosen[which]
+    if prefilter and len(rows):
+        v = c.value[rows]
+        may = (v > comp.slot_gt[slots]) | (v < comp.slot_lt[slots]) | nonidle[slots]
+        st = ~may & (comp.slot_state_mask[slots] != 0)
+        if st.any():
+            may[st] = _in_states(comp.slot_state_mask[slots[st]], v[st])
+        keep = _from_first(may, slots, c.time_us[rows], comp.n_slots)
+        rows, slots = rows[keep], slots[keep]
+    return Chosen(rows, slots, c.value[rows], len(sel) - n_fresh, n_fresh)
 
 
 def _remember_last(ix: SlotIndex, p: I64, t: I64, v: F64) -> None:
