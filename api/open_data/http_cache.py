@@ -88,23 +88,34 @@ class _Entry:
     expires: float
     value: CachedBody | None
     lock: asyncio.Lock
+    refreshing: bool = False
 
 
 class ResponseCache:
     """Representations kept ``ttl_s`` seconds per key (LRU, at most ``max_entries``);
-    concurrent misses of one key run the query once and share the result."""
+    concurrent misses of one key run the query once and share the result.
 
-    def __init__(self, ttl_s: float, max_entries: int = 256) -> None:
+    An expired representation is renewed by the first request that finds it expired;
+    requests arriving meanwhile get the previous one (stale-while-revalidate, at most
+    ``max_stale_s`` past its expiry) instead of queueing behind the renewal: on a busy
+    event loop a renewal's few awaits take a while, and every request for the key would
+    wait that long.
+    """
+
+    def __init__(self, ttl_s: float, max_entries: int = 256, max_stale_s: float = 30.0) -> None:
         self._ttl = ttl_s
         self._max = max_entries
+        self._max_stale = max_stale_s
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
 
     async def get(self, key: Hashable, produce: Callable[[], Awaitable[CachedBody]]) -> CachedBody:
         """The cached representation of ``key``, produced if missing or expired."""
         entry = self._entries.get(key)
-        if entry is not None and entry.value is not None and entry.expires > monotonic():
-            self._entries.move_to_end(key)
-            return entry.value
+        if entry is not None and entry.value is not None:
+            now = monotonic()
+            if entry.expires > now or (entry.refreshing and now < entry.expires + self._max_stale):
+                self._entries.move_to_end(key)
+                return entry.value
         if entry is None:
             entry = _Entry(0.0, None, asyncio.Lock())
             self._entries[key] = entry
@@ -113,7 +124,11 @@ class ResponseCache:
         async with entry.lock:
             if entry.value is not None and entry.expires > monotonic():
                 return entry.value
-            value = await produce()
+            entry.refreshing = True
+            try:
+                value = await produce()
+            finally:
+                entry.refreshing = False
             entry.value, entry.expires = value, monotonic() + self._ttl
             return value
 
