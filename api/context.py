@@ -38,6 +38,8 @@ class ApiConfig:
     # History: the most buckets (or raw readings) one query may return, and the longest range.
     max_history_points: int = 100_000
     max_range_days: int = 400
+    # Memory for rendered history answers that final rollups give alone (0: none kept).
+    history_cache_bytes: int = 64 * 2**20
     key_cache_s: float = 30.0
     open311_jurisdiction_id: str = "citygate"
     sta_mqtt_enabled: bool = True

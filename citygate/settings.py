@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     api_max_history_points: Annotated[int, Field(ge=100)] = 100_000
     api_max_range_days: PositiveInt = 400
     api_key_cache_s: Annotated[float, Field(ge=0)] = 30.0
+    # Memory (MiB) for rendered history answers of final rollups; 0 keeps none.
+    api_history_cache_mb: Annotated[int, Field(ge=0, le=65536)] = 64
     open311_jurisdiction_id: str = "citygate"
     sta_mqtt_enabled: bool = True
 

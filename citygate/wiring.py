@@ -93,6 +93,7 @@ def api_config(settings: Settings) -> ApiConfig:
         default_page_size=min(100, settings.api_max_page_size),
         max_history_points=settings.api_max_history_points,
         max_range_days=settings.api_max_range_days,
+        history_cache_bytes=settings.api_history_cache_mb * 2**20,
         key_cache_s=settings.api_key_cache_s,
         open311_jurisdiction_id=settings.open311_jurisdiction_id,
         sta_mqtt_enabled=settings.sta_mqtt_enabled,

@@ -131,6 +131,16 @@ class BucketPlan:
     roll_hi_us: int
 
     @property
+    def final(self) -> bool:
+        """The rollups answer the whole range: the answer is a function of final rollup
+        rows only (it changes with the rollup generation, not with new readings)."""
+        return (
+            self.rollup is not None
+            and self.roll_lo_us == self.start_us
+            and self.roll_hi_us == self.end_us
+        )
+
+    @property
     def width(self) -> str:
         """The width as text (``"15m"``)."""
         return format_width(self.width_us)

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from .bucket_sql import ROLLUP_GRAIN_S, bucketed_sql, points_sql
 from .buckets import ORIGIN, BucketPlan, from_us
 from .db import Conn
 
@@ -50,7 +51,9 @@ def safe_until(done_until: datetime | None, dirty_from: datetime | None) -> date
 
 
 _STATE = "(SELECT {0} FROM rollup_state WHERE name = 'readings') AS {0}"
-ROLLUP_STATE_COLUMNS = f"{_STATE.format('done_until')}, {_STATE.format('dirty_from')}"
+ROLLUP_STATE_COLUMNS = ", ".join(
+    _STATE.format(c) for c in ("done_until", "dirty_from", "generation")
+)
 
 
 async def rolled_until(conn: Conn) -> datetime | None:
@@ -69,6 +72,9 @@ class DeviceContext:
     district: str | None
     received_at: datetime | None  # when its newest reading was stored: the data's version
     rolled_until: datetime | None
+    # Changes when final rollup rows do (backfill recomputed, retention): the version of
+    # answers the rollups give alone (``BucketPlan.final``).
+    rollup_generation: int = 0
 
 
 async def device_context(conn: Conn, device_id: str) -> DeviceContext | None:
@@ -83,7 +89,7 @@ async def device_context(conn: Conn, device_id: str) -> DeviceContext | None:
         return None
     return DeviceContext(
         r["device_key"], r["profile"], r["district"], r["received_at"],
-        safe_until(r["done_until"], r["dirty_from"]),
+        safe_until(r["done_until"], r["dirty_from"]), r["generation"] or 0,
     )  # fmt: skip
 
 
@@ -100,94 +106,43 @@ class Bucket:
     devices: int
 
 
-# Three sources, each a partial aggregate per (bucket, device), merged per bucket:
-# rollup rows in [$7, $8), raw readings in [$5, $7) and in [$8, $6). Two raw branches
-# (not one OR) so that each is one index range scan with chunk exclusion.
-_RAW_BRANCH = """
-    SELECT time_bucket($3::interval, r.time, $4::timestamptz) AS b, r.device_key AS dk,
-           1::bigint AS n, v AS s, v AS lo, v AS hi, v AS la, r.time AS lt
-    FROM readings r
-    CROSS JOIN LATERAL (SELECT r.vals[array_position(r.metric_ids, $2::smallint)] AS v) x
-    WHERE r.device_key = ANY($1::int[]) AND r.metric_ids @> ARRAY[$2::smallint]
-      AND r.time >= {lo} AND r.time < {hi}
-"""
-_BUCKETED = """
-WITH parts AS (
-    SELECT time_bucket($3::interval, u.bucket, $4::timestamptz) AS b, u.device_key AS dk,
-           u.count::bigint AS n, u.sum AS s, u.min AS lo, u.max AS hi, u.last AS la,
-           u.last_time AS lt
-    FROM {table} u
-    WHERE u.device_key = ANY($1::int[]) AND u.metric_id = $2::smallint
-      AND u.bucket >= $7 AND u.bucket < $8
-    UNION ALL {head}
-    UNION ALL {tail}
-)
-SELECT b, sum(n)::bigint AS count, sum(s) AS sum, min(lo) AS min, max(hi) AS max,
-       last(la, lt) AS last, count(DISTINCT dk)::int AS devices
-FROM parts GROUP BY b ORDER BY b
-"""
-_BUCKETED_SQL = {
-    table: _BUCKETED.format(
-        table=table,
-        head=_RAW_BRANCH.format(lo="$5", hi="$7"),
-        tail=_RAW_BRANCH.format(lo="$8", hi="$6"),
+def _table(plan: BucketPlan) -> str:
+    return "readings_1h" if plan.rollup == "1h" else "readings_1m"
+
+
+def _flat(device_keys: Sequence[int], plan: BucketPlan, table: str) -> bool:
+    """One device, and buckets that are the rollup's own (or no rollup part at all)."""
+    return len(device_keys) == 1 and (
+        plan.rollup is None or plan.width_us == ROLLUP_GRAIN_S[table] * 1_000_000
     )
-    for table in ("readings_1m", "readings_1h")
-}  # constant SQL text only: values are bound
+
+
+def _args(device_keys: Sequence[int], metric_id: int, plan: BucketPlan) -> list[object]:
+    return [
+        list(device_keys), metric_id, timedelta(microseconds=plan.width_us), ORIGIN,
+        from_us(plan.start_us), from_us(plan.end_us), from_us(plan.roll_lo_us),
+        from_us(plan.roll_hi_us),
+    ]  # fmt: skip
 
 
 async def bucket_rows(
-    conn: Conn, device_keys: Sequence[int], metric_id: int, plan: BucketPlan
+    conn: Conn,
+    device_keys: Sequence[int],
+    metric_id: int,
+    plan: BucketPlan,
+    *,
+    devices: bool = True,
 ) -> list[Bucket]:
-    """The buckets of ``plan`` that hold readings, oldest first."""
-    table = "readings_1h" if plan.rollup == "1h" else "readings_1m"
-    rows = await conn.fetch(
-        _BUCKETED_SQL[table],
-        list(device_keys),
-        metric_id,
-        timedelta(microseconds=plan.width_us),
-        ORIGIN,
-        from_us(plan.start_us),
-        from_us(plan.end_us),
-        from_us(plan.roll_lo_us),
-        from_us(plan.roll_hi_us),
-    )
+    """The buckets of ``plan`` that hold readings, oldest first. Without ``devices``
+    a bucket's ``devices`` is 1 (it is only worth counting over an area)."""
+    table = _table(plan)
+    sql = bucketed_sql(table, devices=devices, flat=_flat(device_keys, plan, table))
+    rows = await conn.fetch(f"{sql} ORDER BY b", *_args(device_keys, metric_id, plan))
     return [
-        Bucket(r["b"], r["count"], r["sum"], r["min"], r["max"], r["last"], r["devices"])
+        Bucket(r["b"], r["count"], r["sum"], r["min"], r["max"], r["last"],
+               r["devices"] if devices else 1)
         for r in rows
-    ]
-
-
-# Aggregates as JSON, built in PostgreSQL: a day of 1-minute buckets is 1,440 objects,
-# which PostgreSQL writes faster than Python builds them (json_agg over rows: faster than
-# json_build_object per row, which looks up every argument's type again).
-_TIME = "to_char(b AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS time"
-_COLUMNS = {
-    "count": "count",
-    "devices": "devices",
-    "avg": "sum / count AS avg",
-    "min": "min",
-    "max": "max",
-    "last": "last",
-}
-# A state's index -> its name ($9: the profile's states); an unknown index stays a number.
-_LAST_STATE = "coalesce(to_json(($9::text[])[last::int + 1]), to_json(last)) AS last"
-_POINTS_SQL: dict[tuple[str, tuple[str, ...], bool], str] = {}
-
-
-def _points_sql(table: str, aggregates: tuple[str, ...], states: bool) -> str:
-    key = (table, aggregates, states)
-    sql = _POINTS_SQL.get(key)
-    if sql is None:
-        columns = [_TIME] + [
-            _LAST_STATE if a == "last" and states else _COLUMNS[a] for a in aggregates
-        ]
-        sql = (
-            "SELECT coalesce(json_agg(x ORDER BY x.time), '[]')::text "  # noqa: S608
-            f"FROM (SELECT {', '.join(columns)} FROM ({_BUCKETED_SQL[table]}) q) x"
-        )
-        _POINTS_SQL[key] = sql
-    return sql
+    ]  # fmt: skip
 
 
 async def bucket_points_json(
@@ -200,20 +155,12 @@ async def bucket_points_json(
 ) -> str:
     """The buckets of ``plan`` as a JSON array of points (``time`` and the named
     ``aggregates``; ``last`` as a state name when ``states`` is given), oldest first."""
-    unknown = set(aggregates) - set(_COLUMNS)
-    if unknown:
-        raise ValueError(f"unknown aggregates {sorted(unknown)}")
-    table = "readings_1h" if plan.rollup == "1h" else "readings_1m"
-    args: list[object] = [
-        list(device_keys), metric_id, timedelta(microseconds=plan.width_us), ORIGIN,
-        from_us(plan.start_us), from_us(plan.end_us), from_us(plan.roll_lo_us),
-        from_us(plan.roll_hi_us),
-    ]  # fmt: skip
+    table = _table(plan)
+    sql = points_sql(table, tuple(aggregates), states is not None, _flat(device_keys, plan, table))
+    args = _args(device_keys, metric_id, plan)
     if states is not None:
         args.append(list(states))
-    text: str = await conn.fetchval(
-        _points_sql(table, tuple(aggregates), states is not None), *args
-    )
+    text: str = await conn.fetchval(sql, *args)
     return text
 
 

@@ -163,10 +163,12 @@ class Maintenance:
             lo_1h = _floor(start, timedelta(hours=1))
             status_1m = await conn.execute(_ROLLUP_1M, lo_1m, now)
             status_1h = await conn.execute(_ROLLUP_1H, lo_1h, now)
+            # Backfill recomputed: rows that were final have changed, a new generation.
             await conn.execute(
                 "INSERT INTO rollup_state (name, done_until) VALUES ('readings', $1) "
                 "ON CONFLICT (name) DO UPDATE SET done_until = excluded.done_until, "
-                "dirty_from = NULL",
+                "dirty_from = NULL, generation = rollup_state.generation "
+                "+ (rollup_state.dirty_from IS NOT NULL)::int",
                 now,
             )
         return {
@@ -177,6 +179,7 @@ class Maintenance:
     async def drop_expired(self, conn: Conn, now: datetime) -> int:
         """Drop chunks older than each table's retention; returns how many were dropped."""
         dropped = 0
+        rollups_dropped = False
         for table, keep in self._retention.tables().items():
             rows = await conn.fetch(
                 "SELECT drop_chunks($1::regclass, older_than => $2::timestamptz)",
@@ -185,5 +188,10 @@ class Maintenance:
             )
             if rows:
                 log.info("retention: dropped %d chunks of %s", len(rows), table)
+                rollups_dropped = rollups_dropped or table in ("readings_1m", "readings_1h")
             dropped += len(rows)
+        if rollups_dropped:  # final rollup rows are gone: their answers are too
+            await conn.execute(
+                "UPDATE rollup_state SET generation = generation + 1 WHERE name = 'readings'"
+            )
         return dropped

@@ -112,3 +112,47 @@ async def test_rollups_match_direct_aggregates_including_backfill(database_url: 
             assert _rows(await conn.fetch(_ROLLUP.format("readings_1h"))) == _rows(
                 await conn.fetch(_DIRECT_1H)
             )
+
+
+async def _generation(conn: asyncpg.pool.PoolConnectionProxy) -> int:
+    value: int = await conn.fetchval("SELECT generation FROM rollup_state WHERE name = 'readings'")
+    return value
+
+
+async def test_rollup_generation_counts_changes_to_final_rollups(database_url: str) -> None:
+    # Passes that only move forward keep the generation: answers of final rollups stay
+    # valid. Recomputed backfill and dropped rollup chunks each start a new one.
+    old = [NOW - timedelta(days=60, minutes=i) for i in range(5)]
+    recent = [NOW - timedelta(minutes=20 * i) for i in range(1, 6)]
+    await _fill(database_url, old + recent, NOW)
+    keep_rollups = RetentionPolicy(*(timedelta(days=400),) * 4)
+    async with open_pool(database_url, init=init_staging) as pool:
+        m = Maintenance(pool, keep_rollups, lookback=timedelta(minutes=10))
+        async with pool.acquire() as conn:
+            await m.refresh_rollups(conn, NOW)
+            await m.refresh_rollups(conn, NOW + timedelta(minutes=1))
+            assert await _generation(conn) == 0
+            assert await m.drop_expired(conn, NOW) == 0
+            assert await _generation(conn) == 0
+        keys = await add_devices(database_url, [DeviceRecord(id="aq-0", profile="air_quality")])
+        mids = await metric_ids(database_url, ["pm25"])
+        backfill = NOW - timedelta(hours=5)
+        await writer_for(pool).write(
+            batch_of([(_us(backfill), keys["aq-0"], mids["pm25"], 1.0)], _us(NOW))
+        )
+        async with pool.acquire() as conn:
+            assert await _generation(conn) == 0  # marked, not recomputed yet
+            await m.refresh_rollups(conn, NOW + timedelta(minutes=2))
+            assert await _generation(conn) == 1
+            await m.refresh_rollups(conn, NOW + timedelta(minutes=3))
+            assert await _generation(conn) == 1
+            # Raw readings expire first: the rollups, and their answers, are unchanged.
+            raw_only = RetentionPolicy(
+                readings=timedelta(days=30), rollup_1m=timedelta(days=400),
+                rollup_1h=timedelta(days=3650), quarantine=timedelta(days=30),
+            )  # fmt: skip
+            assert await Maintenance(pool, raw_only, timedelta(minutes=10)).drop_expired(conn, NOW)
+            assert await _generation(conn) == 1
+            short = RetentionPolicy(*(timedelta(days=30),) * 4)
+            assert await Maintenance(pool, short, timedelta(minutes=10)).drop_expired(conn, NOW)
+            assert await _generation(conn) == 2

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from ..context import ApiContext
+from .final_cache import FinalAnswers
 from .http_cache import ResponseCache
 from .live import LiveHub
 from .models import ErrorDetail
@@ -26,13 +27,15 @@ class OpenData:
 
     cache: ResponseCache
     hub: LiveHub
+    final: FinalAnswers  # history answers of final rollups (final_cache.py)
 
     @classmethod
     def for_context(cls, ctx: ApiContext) -> OpenData:
         """Built once by ``create_app``; the hub's task goes to ``ctx.background``."""
         hub = LiveHub(ctx.feed, ctx.pool, ctx.metrics, ctx.prometheus)
         ctx.background.append(("live-updates", hub.run))
-        return cls(ResponseCache(SHARED_TTL_S), hub)
+        final = FinalAnswers(ctx.config.history_cache_bytes, ctx.prometheus)
+        return cls(ResponseCache(SHARED_TTL_S), hub, final)
 
 
 # Async on purpose: FastAPI runs a plain ``def`` dependency in a worker thread, a thread

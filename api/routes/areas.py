@@ -97,7 +97,9 @@ async def area_history(
         buckets = []
         if area.keys:
             async with ctx.pool.acquire() as conn:
-                buckets = await bucket_rows(conn, area.keys, mid, plan)
+                buckets = await bucket_rows(
+                    conn, area.keys, mid, plan, devices="devices" in aggregates
+                )
         return StreamingResponse(
             csv_points(buckets, aggregates, None),
             media_type=CSV_MEDIA_TYPE,

@@ -37,12 +37,15 @@ from ..open_data.series import (
     plan_series,
     plan_version,
 )
-from ..open_data.state import NOT_FOUND, PUBLIC_RESPONSES, Ctx, media
+from ..open_data.state import NOT_FOUND, PUBLIC_RESPONSES, Ctx, OpenDataDep, media
 from .devices import DeviceId
 
 router = APIRouter(prefix="/api/v1/devices", tags=["open data"], responses=PUBLIC_RESPONSES)
 
 _MAX_AGE = 30
+# Answers of final rollups change only when backfill is recomputed: clients and proxies
+# may reuse them for five minutes.
+_FINAL_MAX_AGE = 300
 _CSV = media(**{"text/csv": {"type": "string"}})
 MetricName = Annotated[str, Path(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")]
 From = Annotated[
@@ -83,6 +86,7 @@ async def _context(ctx: ApiContext, device_id: str) -> DeviceContext:
 async def history(
     request: Request,
     ctx: Ctx,
+    od: OpenDataDep,
     device_id: DeviceId,
     metric: MetricName,
     start: From = None,
@@ -106,17 +110,25 @@ async def history(
         agg, DEVICE_AGGREGATES, spec, f"metric {metric!r} of profile {dc.profile}"
     )
     plan = plan_series(ctx.config, start, end, bucket, dc.rolled_until)
+    # An answer of final rollups alone changes only with the rollup generation: its ETag
+    # survives the device's new readings, and the rendered JSON is kept (final_cache.py).
+    version = ("final", dc.rollup_generation) if plan.final else ("live", dc.received_at)
+    max_age = _FINAL_MAX_AGE if plan.final else _MAX_AGE
     etag = etag_of_version(
-        "history", dc.device_key, metric, dc.received_at, plan_version(plan), aggregates, fmt
-    )
-    headers = caching_headers(etag, _MAX_AGE, "Accept")
+        "history", dc.device_key, device_id, dc.profile, metric, *version, plan_version(plan),
+        aggregates, fmt,
+    )  # fmt: skip
+    headers = caching_headers(etag, max_age, "Accept")
     if not_modified(request, etag):
         return Response(status_code=304, headers=headers)
+    keep = plan.final and fmt == "json"
+    if keep and (kept := od.final.get(etag)) is not None:
+        return send(request, kept, "application/json", max_age, etag=etag, vary="Accept")
     mid = ctx.metrics.by_name[metric]
     states = spec.states
     if fmt == "csv":
         async with ctx.pool.acquire() as conn:
-            buckets = await bucket_rows(conn, [dc.device_key], mid, plan)
+            buckets = await bucket_rows(conn, [dc.device_key], mid, plan, devices=False)
         filename = f"{device_id}_{metric}_{plan.width}.csv"
         return StreamingResponse(
             csv_points(buckets, aggregates, states),
@@ -133,7 +145,10 @@ async def history(
     async with ctx.pool.acquire() as conn:
         points = await bucket_points_json(conn, [dc.device_key], mid, plan, aggregates, states)
     body["points"] = orjson.Fragment(points)
-    return send(request, dumps(body), "application/json", _MAX_AGE, etag=etag, vary="Accept")
+    rendered = dumps(body)
+    if keep:
+        od.final.put(etag, rendered)
+    return send(request, rendered, "application/json", max_age, etag=etag, vary="Accept")
 
 
 @router.get(

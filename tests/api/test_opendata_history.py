@@ -22,7 +22,7 @@ from tests.api.opendata_data import (
     seed,
     write,
 )
-from tests.support.api import running_api
+from tests.support.api import RunningApi, running_api
 
 RETENTION = RetentionPolicy(*(timedelta(days=400),) * 4)
 HISTORY_PATH = "/api/v1/devices/aq-1/metrics/pm25/history"
@@ -295,3 +295,67 @@ async def test_history_etag_changes_when_the_device_stores_a_reading(database_ur
         table = list(csv.DictReader(io.StringIO(r.text)))
         assert [float(row["avg"]) for row in table] == [p["avg"] for p in as_json]
         assert [int(row["devices"]) for row in table] == [p["devices"] for p in as_json]
+
+
+async def test_final_answers_are_kept_until_backfill_is_rolled_up(database_url: str) -> None:
+    keys, mids = await seed(database_url)
+    base = now_minute()
+    start, end = base - timedelta(hours=30), base - timedelta(hours=26)
+    rows = [(start + timedelta(minutes=i), keys["aq-1"], mids["pm25"], float(i % 50))
+            for i in range(240)]  # fmt: skip
+    await write(database_url, numeric_batch(rows))
+
+    async def maintain() -> None:
+        async with open_pool(database_url) as pool, pool.acquire() as conn:
+            await Maintenance(pool, RETENTION, timedelta(hours=2)).refresh_rollups(conn, base)
+
+    def lookups(api: RunningApi, result: str) -> float:
+        value = api.ctx.prometheus.get_sample_value(
+            "citygate_api_history_cache_lookups_total", {"result": result}
+        )
+        return value or 0.0
+
+    await maintain()
+    params = {"from": iso(start), "to": iso(end), "bucket": "1m"}
+    async with running_api(database_url) as api:
+        first = await api.client.get(HISTORY_PATH, params=params)
+        assert first.status_code == 200 and first.json()["rollup"] == "1m"
+        assert "max-age=300" in first.headers["cache-control"]  # final: rollups alone
+        expected = await raw_aggregates(
+            database_url, timedelta(minutes=1), [keys["aq-1"]], mids["pm25"], start, end
+        )
+        same(first.json()["points"], expected, ["count", "avg", "min", "max", "last"])
+        # A new reading of the device does not change a final answer: same ETag, and the
+        # body comes from the cache.
+        await write(database_url, numeric_batch([(base, keys["aq-1"], mids["pm25"], 1.0)]))
+        hits = lookups(api, "hit")
+        again = await api.client.get(HISTORY_PATH, params=params)
+        assert again.headers["etag"] == first.headers["etag"]
+        assert again.content == first.content
+        assert lookups(api, "hit") == hits + 1
+        revalidated = await api.client.get(
+            HISTORY_PATH, params=params, headers={"If-None-Match": first.headers["etag"]}
+        )
+        assert revalidated.status_code == 304
+
+        # Backfill inside the range: until a pass rolls it up the answer reads raw
+        # readings for it (not final, not kept) and holds the new reading at once.
+        late = start + timedelta(hours=2, seconds=30)
+        await write(database_url, numeric_batch([(late, keys["aq-1"], mids["pm25"], 99.0)]))
+        during = await api.client.get(HISTORY_PATH, params=params)
+        assert "max-age=30" in during.headers["cache-control"]
+        assert during.headers["etag"] != first.headers["etag"]
+        total = sum(p["count"] for p in first.json()["points"])
+        assert sum(p["count"] for p in during.json()["points"]) == total + 1
+
+        # Rolled up: final again under a new rollup generation, so the kept answer of
+        # the old generation is not served.
+        await maintain()
+        after = await api.client.get(HISTORY_PATH, params=params)
+        assert "max-age=300" in after.headers["cache-control"]
+        assert after.headers["etag"] not in (first.headers["etag"], during.headers["etag"])
+        assert after.json()["points"] == during.json()["points"]
+        expected = await raw_aggregates(
+            database_url, timedelta(minutes=1), [keys["aq-1"]], mids["pm25"], start, end
+        )
+        same(after.json()["points"], expected, ["count", "avg", "min", "max", "last"])
