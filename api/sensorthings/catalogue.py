@@ -2,14 +2,16 @@
 ObservedProperty per metric name, a Datastream per (device, profile metric).
 
 Queries see this catalogue as three common table expressions (``sta_pm``, ``sta_sensors``,
-``sta_props``) built from bound arrays, so every process answers from the profiles it
-loaded, and the database needs no copy of them. Sensor ids are kept in
-``sensorthings_sensors`` (a profile gets its id once, on first use).
+``sta_props``) over ``sensorthings_catalogue_*``, where each process stores its catalogue
+on first use under a version hashed from its content: every process answers from the
+profiles it loaded, by binding one value. Sensor ids are kept in ``sensorthings_sensors``
+(a profile gets its id once, on first use).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from dataclasses import dataclass
 
@@ -60,6 +62,48 @@ class MetricEntry:
     maximum: float | None
 
 
+# One catalogue table: its CTE name, its columns, and per column the values with their
+# SQL array type and the cast applied after binding. Stored once per process in
+# ``sensorthings_catalogue_*`` (ingest/sql/0010), read back by version.
+_Column = tuple[str, list[object], str, str]
+_JSONB = "::jsonb[]"
+
+
+@dataclass(frozen=True, slots=True)
+class _CteTemplate:
+    name: str
+    columns: tuple[_Column, ...]
+
+    @property
+    def table(self) -> str:
+        return "sensorthings_catalogue_" + self.name.removeprefix("sta_")
+
+    def sql(self, params: Params, version: str) -> str:
+        names = ", ".join(c for c, _, _, _ in self.columns)
+        return (
+            f"{self.name} AS (SELECT {names} FROM {self.table} "  # noqa: S608 - constant names, bound value
+            f"WHERE version = {params.add(version, 'text')})"
+        )
+
+    async def store(self, conn: Conn, version: str) -> None:
+        params = Params()
+        v = params.add(version, "text")
+        arrays = ", ".join(f"{params.add(x, t)}{cast}" for _, x, t, cast in self.columns)
+        names = ", ".join(c for c, _, _, _ in self.columns)
+        await conn.execute(
+            f"INSERT INTO {self.table} (version, {names}) "  # noqa: S608 - constant names, bound values
+            f"SELECT {v}, * FROM unnest({arrays}) ON CONFLICT DO NOTHING",
+            *params.values,
+        )
+
+
+def _version(templates: tuple[_CteTemplate, ...]) -> str:
+    digest = hashlib.sha256()
+    for t in templates:
+        digest.update(repr((t.name, t.columns)).encode())
+    return digest.hexdigest()[:24]
+
+
 @dataclass(frozen=True, slots=True)
 class Catalogue:
     """Profiles, metrics and sensor ids, ready to bind into queries."""
@@ -68,6 +112,9 @@ class Catalogue:
     sensors: dict[str, int]  # profile -> sensor id
     by_key: dict[tuple[str, int], MetricEntry]  # (profile, metric id) -> entry
     profiles: ProfileRegistry
+    # The catalogue tables, built once: the profiles do not change while a process runs.
+    templates: tuple[_CteTemplate, ...] = ()
+    version: str = ""  # under which :meth:`store` keeps them
 
     @classmethod
     def build(
@@ -97,99 +144,121 @@ class Catalogue:
                     )
                 )
         by_key = {(e.profile, e.metric_id): e for e in entries}
-        return cls(tuple(entries), dict(sensors), by_key, profiles)
+        templates = _templates(tuple(entries), sensors, profiles)
+        return cls(tuple(entries), dict(sensors), by_key, profiles, templates, _version(templates))
 
     def entry(self, profile: str, metric_id: int) -> MetricEntry | None:
         """The Datastream template of a profile's metric, if the profile has it."""
         return self.by_key.get((profile, metric_id))
 
-    def cte(self, params: Params) -> str:
-        """``sta_pm``, ``sta_sensors`` and ``sta_props`` as CTE text (values bound)."""
-        e = self.entries
-        pm = (
-            "sta_pm AS (SELECT * FROM unnest("  # noqa: S608 - bound values
-            f"{params.add([x.profile for x in e], 'text[]')}, "
-            f"{params.add([x.metric for x in e], 'text[]')}, "
-            f"{params.add([x.metric_id for x in e], 'int2[]')}, "
-            f"{params.add([x.sensor_id for x in e], 'int4[]')}, "
-            f"{params.add([x.description for x in e], 'text[]')}, "
-            f"{params.add([x.observation_type for x in e], 'text[]')}, "
-            f"{params.add([self._uom(x) for x in e], 'text[]')}::jsonb[], "
-            f"{params.add([self._ds_props(x) for x in e], 'text[]')}::jsonb[]"
-            ") AS t(profile, metric, metric_id, sensor_id, description, observation_type, "
-            "uom, props))"
-        )
-        plist = list(self.profiles)
-        sensors = (
-            "sta_sensors AS (SELECT * FROM unnest("  # noqa: S608 - bound values
-            f"{params.add([self.sensors[p.name] for p in plist], 'int4[]')}, "
-            f"{params.add([p.name for p in plist], 'text[]')}, "
-            f"{params.add([p.title for p in plist], 'text[]')}, "
-            f"{params.add([p.description or p.title for p in plist], 'text[]')}, "
-            f"{params.add([self._sensor_meta(p.name) for p in plist], 'text[]')}::jsonb[]"
-            ") AS t(sensor_id, profile, name, description, metadata))"
-        )
-        props = self._props()
-        op = (
-            "sta_props AS (SELECT * FROM unnest("  # noqa: S608 - bound values
-            f"{params.add([p[0] for p in props], 'int2[]')}, "
-            f"{params.add([p[1] for p in props], 'text[]')}, "
-            f"{params.add([p[2] for p in props], 'text[]')}, "
-            f"{params.add([p[3] for p in props], 'text[]')}::jsonb[]"
-            ") AS t(metric_id, name, description, props))"
-        )
-        return f"{pm}, {sensors}, {op}"
-
-    @staticmethod
-    def _uom(e: MetricEntry) -> str:
-        return json.dumps(
-            {
-                "name": e.unit_name,
-                "symbol": e.unit_symbol,
-                "definition": unit_definition(e.unit_code) if e.unit_code else None,
-            }
+    def cte(self, params: Params, body: str | None = None) -> str:
+        """``sta_pm``, ``sta_sensors`` and ``sta_props`` as CTE text (reading this
+        process's stored version); only those ``body`` names when it is given."""
+        return ", ".join(
+            t.sql(params, self.version) for t in self.templates if body is None or t.name in body
         )
 
-    @staticmethod
-    def _ds_props(e: MetricEntry) -> str:
-        props: dict[str, object] = {"metric": e.metric, "profile": e.profile}
-        if e.unit_code:
-            props["unitCode"] = e.unit_code
-        if e.states is not None:
-            props["states"] = list(e.states)
-        else:
-            props["min"], props["max"] = e.minimum, e.maximum
-        return json.dumps(props)
+    async def store(self, conn: Conn) -> None:
+        """Store the catalogue under its version (nothing when it is there already)."""
+        async with conn.transaction():
+            for t in self.templates:
+                await t.store(conn, self.version)
 
-    def _sensor_meta(self, profile: str) -> str:
-        p = self.profiles.get(profile)
-        return json.dumps(
-            {
-                "profile": p.name,
-                "smartDataModel": p.smart_data_model,
-                "reportingIntervalSeconds": p.reporting_interval_s,
-                "metrics": {
-                    name: {
-                        k: v
-                        for k, v in spec.model_dump(mode="json").items()
-                        if v is not None and v != ""
-                    }
-                    for name, spec in p.metrics.items()
-                },
-            }
-        )
 
-    def _props(self) -> list[tuple[int, str, str, str]]:
-        seen: dict[int, list[MetricEntry]] = {}
-        for e in self.entries:
-            seen.setdefault(e.metric_id, []).append(e)
-        out = []
-        for mid, group in sorted(seen.items()):
-            first = group[0]
-            models = sorted({self.profiles.get(g.profile).smart_data_model for g in group})
-            props = {"profiles": sorted({g.profile for g in group}), "smartDataModels": models}
-            out.append((mid, first.metric, first.description, json.dumps(props)))
-        return out
+def _templates(
+    e: tuple[MetricEntry, ...], sensors: dict[str, int], profiles: ProfileRegistry
+) -> tuple[_CteTemplate, ...]:
+    plist = list(profiles)
+    props = _props(e, profiles)
+    return (
+        _CteTemplate(
+            "sta_pm",
+            (
+                ("profile", [x.profile for x in e], "text[]", ""),
+                ("metric", [x.metric for x in e], "text[]", ""),
+                ("metric_id", [x.metric_id for x in e], "int2[]", ""),
+                ("sensor_id", [x.sensor_id for x in e], "int4[]", ""),
+                ("description", [x.description for x in e], "text[]", ""),
+                ("observation_type", [x.observation_type for x in e], "text[]", ""),
+                ("uom", [_uom(x) for x in e], "text[]", _JSONB),
+                ("props", [_ds_props(x) for x in e], "text[]", _JSONB),
+            ),
+        ),
+        _CteTemplate(
+            "sta_sensors",
+            (
+                ("sensor_id", [sensors[p.name] for p in plist], "int4[]", ""),
+                ("profile", [p.name for p in plist], "text[]", ""),
+                ("name", [p.title for p in plist], "text[]", ""),
+                ("description", [p.description or p.title for p in plist], "text[]", ""),
+                ("metadata", [_sensor_meta(profiles, p.name) for p in plist], "text[]", _JSONB),
+            ),
+        ),
+        _CteTemplate(
+            "sta_props",
+            (
+                ("metric_id", [p[0] for p in props], "int2[]", ""),
+                ("name", [p[1] for p in props], "text[]", ""),
+                ("description", [p[2] for p in props], "text[]", ""),
+                ("props", [p[3] for p in props], "text[]", _JSONB),
+            ),
+        ),
+    )
+
+
+def _uom(e: MetricEntry) -> str:
+    return json.dumps(
+        {
+            "name": e.unit_name,
+            "symbol": e.unit_symbol,
+            "definition": unit_definition(e.unit_code) if e.unit_code else None,
+        }
+    )
+
+
+def _ds_props(e: MetricEntry) -> str:
+    props: dict[str, object] = {"metric": e.metric, "profile": e.profile}
+    if e.unit_code:
+        props["unitCode"] = e.unit_code
+    if e.states is not None:
+        props["states"] = list(e.states)
+    else:
+        props["min"], props["max"] = e.minimum, e.maximum
+    return json.dumps(props)
+
+
+def _sensor_meta(profiles: ProfileRegistry, profile: str) -> str:
+    p = profiles.get(profile)
+    return json.dumps(
+        {
+            "profile": p.name,
+            "smartDataModel": p.smart_data_model,
+            "reportingIntervalSeconds": p.reporting_interval_s,
+            "metrics": {
+                name: {
+                    k: v
+                    for k, v in spec.model_dump(mode="json").items()
+                    if v is not None and v != ""
+                }
+                for name, spec in p.metrics.items()
+            },
+        }
+    )
+
+
+def _props(
+    entries: tuple[MetricEntry, ...], profiles: ProfileRegistry
+) -> list[tuple[int, str, str, str]]:
+    seen: dict[int, list[MetricEntry]] = {}
+    for e in entries:
+        seen.setdefault(e.metric_id, []).append(e)
+    out = []
+    for mid, group in sorted(seen.items()):
+        first = group[0]
+        models = sorted({profiles.get(g.profile).smart_data_model for g in group})
+        props = {"profiles": sorted({g.profile for g in group}), "smartDataModels": models}
+        out.append((mid, first.metric, first.description, json.dumps(props)))
+    return out
 
 
 class CatalogueCache:
@@ -220,5 +289,7 @@ class CatalogueCache:
                     names,
                 )
                 sensors = {str(r["profile"]): int(r["sensor_id"]) for r in rows}
-                self._catalogue = Catalogue.build(self._profiles, self._metric_ids, sensors)
+                catalogue = Catalogue.build(self._profiles, self._metric_ids, sensors)
+                await catalogue.store(conn)
+                self._catalogue = catalogue
             return self._catalogue

@@ -16,21 +16,32 @@ from ingest.db import Conn
 from .catalogue import Catalogue
 from .errors import bad_request, not_found
 from .filter_sql import join_sql
-from .ids import key_values
+from .ids import datastream_id, key_values
 from .model import ENTITIES, SETS, Entity, Nav, Side, column_type
-from .sqlparams import Params
+from .sqlparams import READ_TIMEOUT_S, Params
 
-__all__ = ["Parent", "Resolved", "fetch_keys", "parse_segments", "resolve"]
+__all__ = [
+    "Parent",
+    "Resolved",
+    "fetch_keys",
+    "parent_exists",
+    "parse_segments",
+    "resolve",
+    "verify_parent",
+]
 
 _SEGMENT = re.compile(r"^([A-Za-z]+)(?:\((.*)\))?$")
 
 
 @dataclass(frozen=True, slots=True)
 class Parent:
-    """The entity a collection hangs off: its keys and the navigation property used."""
+    """The entity a collection hangs off: its keys and the navigation property used.
+    ``unverified``: the parent entity, not looked up yet (its keys come from its id);
+    the collection's query checks that it exists (see :func:`parent_exists`)."""
 
     nav: Nav
     keys: dict[str, object]
+    unverified: Entity | None = None
 
 
 @dataclass(slots=True)
@@ -91,7 +102,7 @@ async def fetch_keys(
     # Whitelisted names and constant fragments only; values are bound.
     body = f"SELECT {cols} FROM {entity.source.format(a='a')} WHERE {cond} LIMIT 1"  # noqa: S608
     sql = with_catalogue(body, catalogue, params)
-    row = await conn.fetchrow(sql, *params.values)
+    row = await conn.fetchrow(sql, *params.values, timeout=READ_TIMEOUT_S)
     return None if row is None else dict(row.items())
 
 
@@ -99,7 +110,7 @@ def with_catalogue(body: str, catalogue: Catalogue, params: Params) -> str:
     """Prefix the catalogue CTEs when the statement reads them."""
     if "sta_" not in body:
         return body
-    return f"WITH {catalogue.cte(params)} {body}"
+    return f"WITH {catalogue.cte(params, body)} {body}"
 
 
 async def resolve(conn: Conn, catalogue: Catalogue, path: str) -> Resolved:
@@ -111,6 +122,15 @@ async def resolve(conn: Conn, catalogue: Catalogue, path: str) -> Resolved:
         raise not_found(f"no entity set {name!r} (sets: {', '.join(SETS)})")
     trail = [name + (f"({_id_text(ident)})" if ident is not None else "")]
     res = Resolved(entity, trail=trail)
+    deferred = _deferrable(entity, ident, segments)
+    if deferred is not None:
+        # ``Datastreams(1)/Observations``: the collection's own query checks that the
+        # Datastream exists, a round trip less (the page is most of the request).
+        to_many, keys = deferred
+        res.trail.append(segments[1][0])
+        res.ref = len(segments) == 3
+        res.entity, res.parent = ENTITIES[to_many.target], Parent(to_many, keys, entity)
+        return res
     if ident is not None:
         res.keys = await _lookup(conn, catalogue, entity, ident, None)
     for i, (name, ident) in enumerate(segments[1:], start=1):
@@ -146,6 +166,68 @@ async def resolve(conn: Conn, catalogue: Catalogue, path: str) -> Resolved:
         res.entity, res.parent = target, None
         res.keys = await _lookup(conn, catalogue, target, ident, parent)
     return res
+
+
+def _deferrable(
+    entity: Entity, ident: object | None, segments: list[tuple[str, object | None]]
+) -> tuple[Nav, dict[str, object]] | None:
+    """For ``Set(id)/Collection`` (or ``.../$ref``) whose join needs only the columns the
+    id gives: the navigation and those keys; else None (the entity is looked up)."""
+    if ident is None or len(segments) not in (2, 3):
+        return None
+    name, child_ident = segments[1]
+    if len(segments) == 3 and segments[2][0] != "$ref":
+        return None
+    nav = entity.navs.get(name)
+    keys = key_values(entity.name, ident)
+    if nav is None or not nav.many or child_ident is not None or keys is None:
+        return None
+    needed = _ParentColumns()
+    join_sql(nav, needed, Side("c"))
+    return (nav, keys) if needed.names <= keys.keys() else None
+
+
+class _ParentColumns(Side):
+    """A join's parent side that records which columns the join reads."""
+
+    def __init__(self) -> None:
+        super().__init__("p")
+        self.names: set[str] = set()
+
+    def col(self, name: str, sql_type: str = "") -> str:
+        self.names.add(name)
+        return super().col(name, sql_type)
+
+    def known(self, name: str) -> object:
+        self.names.add(name)
+        return super().known(name)
+
+
+def parent_exists(parent: Parent, params: Params) -> str | None:
+    """For a parent not looked up yet: the condition that its row exists."""
+    entity = parent.unverified
+    if entity is None:
+        return None
+    cond = " AND ".join(f"v.{c} = {params.add(v, column_type(c))}" for c, v in parent.keys.items())
+    return f"EXISTS (SELECT 1 FROM {entity.source.format(a='v')} WHERE {cond})"  # noqa: S608 - whitelisted names, bound values
+
+
+async def verify_parent(conn: Conn, catalogue: Catalogue, parent: Parent) -> None:
+    """404 unless the unverified parent exists (asked when its collection came back
+    empty, to tell an empty collection from a missing entity)."""
+    entity = parent.unverified
+    if entity is not None and await fetch_keys(conn, catalogue, entity, parent.keys, None) is None:
+        ident = _id_text(entity_id_of(entity, parent.keys))
+        raise not_found(f"no {entity.name} with id {ident}")
+
+
+def entity_id_of(entity: Entity, keys: dict[str, object]) -> object:
+    """The ``@iot.id`` of the entity with ``keys`` (as its id gave them)."""
+    if entity.name == "Datastream":
+        device_key, metric_id = keys["device_key"], keys["metric_id"]
+        assert isinstance(device_key, int) and isinstance(metric_id, int)
+        return datastream_id(device_key, metric_id)
+    return next(iter(keys.values()))
 
 
 async def _lookup(

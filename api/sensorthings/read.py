@@ -15,7 +15,7 @@ from .catalogue import Catalogue
 from .errors import bad_request
 from .model import ENTITIES, Entity
 from .options import ExpandItem, Limits, Options, parse_options
-from .paths import Resolved, resolve
+from .paths import Resolved, resolve, verify_parent
 from .select import Row, count_rows, cursor_of, fetch_children, fetch_page, time_order
 from .serialize import (
     DATA_ARRAY_COMPONENTS,
@@ -81,6 +81,8 @@ async def _collection(
             if name not in DATA_ARRAY_COMPONENTS and name != "parameters":
                 raise bad_request(f"dataArray components are properties; {name!r} is not one")
     page = await fetch_page(rc.conn, rc.catalogue, entity, opts, parent=res.parent)
+    if not page.rows and res.parent is not None:
+        await verify_parent(rc.conn, rc.catalogue, res.parent)  # empty, or no such parent?
     out: dict[str, object] = {}
     if opts.count:
         n = await count_rows(rc.conn, rc.catalogue, entity, opts, res.parent, rc.count_cap)

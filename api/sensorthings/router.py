@@ -4,12 +4,12 @@ operators may make (``writes.py``)."""
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
 import orjson
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from ..context import ApiContext
@@ -20,6 +20,7 @@ from .model import SETS
 from .mqtt import StaMqttPublisher
 from .options import Limits
 from .read import ReadContext, read
+from .sqlparams import READ_TIMEOUT_S
 from .writes import Writes
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,6 @@ log = logging.getLogger(__name__)
 __all__ = ["PREFIX", "build_router", "conformance", "json_response", "sta_errors"]
 
 PREFIX = "/v1.1"
-READ_TIMEOUT = "10s"  # a query that runs longer is cancelled and answered with a 400
 _SPEC = "http://www.opengis.net/spec/iot_sensing/1.1/req/"
 MQTT_CLASS = _SPEC + "receive-updates-via-mqtt/receive-updates"
 
@@ -59,6 +59,23 @@ _READ = {
     },
     **errors(400, 404),
 }
+
+
+_QUERY_OPTIONS: list[dict[str, Any]] = [
+    {"name": name, "in": "query", "required": False, "schema": {"type": "string"},
+     "description": text}
+    for name, text in (
+        ("$filter", "a predicate on the entities' properties (SensorThings 1.1, 9.3.3.5)"),
+        ("$expand", "related entities to include, with nested options in parentheses"),
+        ("$select", "the properties to return"),
+        ("$orderby", "sort order: properties or expressions, asc or desc"),
+        ("$top", "page size (at most the server's max page size)"),
+        ("$skip", "entities to skip"),
+        ("$count", "true: include @iot.count"),
+        ("$resultFormat", "dataArray: Observations as arrays of components"),
+        ("$skiptoken", "where the next page starts (as given in @iot.nextLink)"),
+    )
+]  # fmt: skip
 
 
 def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
@@ -103,9 +120,9 @@ def sta_errors(request: Request, exc: BaseException) -> Response | None:
     """The response for an error a SensorThings handler raised, or None to re-raise."""
     if isinstance(exc, StaError):
         return format_error(request, exc.status, exc.message, None)
-    if isinstance(exc, asyncpg.QueryCanceledError):
+    if isinstance(exc, TimeoutError | asyncpg.QueryCanceledError):
         return format_error(
-            request, 400, f"the query ran longer than {READ_TIMEOUT}; narrow it, e.g. with a "
+            request, 400, f"the query ran longer than {READ_TIMEOUT_S:g} s; narrow it, e.g. with a "
             "phenomenonTime range in $filter", None,
         )  # fmt: skip
     if isinstance(exc, asyncpg.DataError):
@@ -147,30 +164,21 @@ def build_router(ctx: ApiContext) -> APIRouter:
         "/{path:path}",
         summary="Entities, collections, properties and references",
         responses=_READ,
+        openapi_extra={"parameters": _QUERY_OPTIONS},
     )
-    async def get(
-        path: str,
-        request: Request,
-        conn: ConnDep,
-        filter_: Annotated[str | None, Query(alias="$filter")] = None,
-        expand: Annotated[str | None, Query(alias="$expand")] = None,
-        select: Annotated[str | None, Query(alias="$select")] = None,
-        orderby: Annotated[str | None, Query(alias="$orderby")] = None,
-        top: Annotated[str | None, Query(alias="$top")] = None,
-        skip: Annotated[str | None, Query(alias="$skip")] = None,
-        count: Annotated[str | None, Query(alias="$count")] = None,
-        result_format: Annotated[str | None, Query(alias="$resultFormat")] = None,
-    ) -> Response:
+    async def get(path: str, request: Request) -> Response:
         """Resolve the path, apply the query options, answer SensorThings JSON."""
+        # The query options are read by ``parse_options`` (documented in openapi_extra,
+        # not declared as parameters: FastAPI's per-parameter validation cost more than
+        # the rest of a page of Observations).
         if not path.strip("/"):
             return await root()
         try:
-            catalogue = await cache.get(conn)
-            async with conn.transaction(readonly=True):
-                await conn.execute(f"SET LOCAL statement_timeout = '{READ_TIMEOUT}'")
+            async with ctx.pool.acquire(timeout=10) as conn:
+                catalogue = await cache.get(conn)
                 rc = ReadContext(conn, catalogue, base, limits, limits.max_skip)
                 body = await read(rc, path, list(request.query_params.multi_items()))
-        except (StaError, asyncpg.QueryCanceledError, asyncpg.DataError) as exc:
+        except (StaError, TimeoutError, asyncpg.QueryCanceledError, asyncpg.DataError) as exc:
             resp = sta_errors(request, exc)
             assert resp is not None
             return resp

@@ -21,8 +21,8 @@ from .filter_parser import Path
 from .filter_sql import Compiler, join_sql
 from .model import Entity, Nav, Side, column_type
 from .options import Options
-from .paths import Parent, with_catalogue
-from .sqlparams import Params
+from .paths import Parent, parent_exists, with_catalogue
+from .sqlparams import READ_TIMEOUT_S, Params
 from .timefmt import dt_to_us, us_to_dt
 
 __all__ = ["Page", "count_rows", "fetch_children", "fetch_page", "time_order"]
@@ -71,6 +71,9 @@ def _where(
     where = []
     if parent is not None:
         where.append(join_sql(parent.nav, Side("p", parent.keys, params.add), Side(alias)))
+        exists = parent_exists(parent, params)
+        if exists is not None:
+            where.append(exists)
     if opts.filter is not None:
         where.append(comp.predicate(opts.filter, entity, alias))
     return where, comp
@@ -135,7 +138,9 @@ async def fetch_page(
         f"WHERE {cond} ORDER BY {order} "
         f"LIMIT {params.add(limit, 'int8')} OFFSET {params.add(offset, 'int8')}"
     )
-    rows = await conn.fetch(with_catalogue(body, catalogue, params), *params.values)
+    rows = await conn.fetch(
+        with_catalogue(body, catalogue, params), *params.values, timeout=READ_TIMEOUT_S
+    )
     more = keys is None and len(rows) > opts.top
     return Page(list(rows[: opts.top]) if keys is None else list(rows), more)
 
@@ -157,7 +162,8 @@ async def count_rows(
         body = f"SELECT count(*) FROM (SELECT 1 FROM {src} WHERE {cond} LIMIT {cap + 1}) z"  # noqa: S608
     else:
         body = f"SELECT count(*) FROM {src} WHERE {cond}"  # noqa: S608
-    n = int(await conn.fetchval(with_catalogue(body, catalogue, params), *params.values))
+    sql = with_catalogue(body, catalogue, params)
+    n = int(await conn.fetchval(sql, *params.values, timeout=READ_TIMEOUT_S))
     return None if entity.name == "Observation" and n > cap else n
 
 
@@ -189,7 +195,9 @@ async def fetch_children(
         f"SELECT p.n AS parent_n, x.* FROM {unnest} CROSS JOIN LATERAL "  # noqa: S608
         f"(SELECT s.*, row_number() OVER () AS rn FROM ({inner}) s) x ORDER BY p.n, x.rn"
     )
-    rows = await conn.fetch(with_catalogue(body, catalogue, params), *params.values)
+    rows = await conn.fetch(
+        with_catalogue(body, catalogue, params), *params.values, timeout=READ_TIMEOUT_S
+    )
     out: dict[int, list[Row]] = {}
     for r in rows:
         out.setdefault(int(r["parent_n"]) - 1, []).append(r)
@@ -206,7 +214,8 @@ async def fetch_children(
             f"SELECT p.n, (SELECT count(*) FROM (SELECT 1 FROM {target.source.format(a='c')} "  # noqa: S608
             f"WHERE {' AND '.join(where2)} LIMIT {cap + 1}) z) AS n_rows FROM {unnest}"
         )
-        for r in await conn.fetch(with_catalogue(body2, catalogue, params2), *params2.values):
+        sql2 = with_catalogue(body2, catalogue, params2)
+        for r in await conn.fetch(sql2, *params2.values, timeout=READ_TIMEOUT_S):
             n = int(r["n_rows"])
             counts[int(r["n"]) - 1] = None if n > cap else n
     return out, counts

@@ -1,9 +1,16 @@
 """Bind parameters for generated SQL: every value becomes ``$n::type``; SQL text is only
-ever built from constant fragments and whitelisted identifiers."""
+ever built from constant fragments and whitelisted identifiers. And how long one
+generated statement may run."""
 
 from __future__ import annotations
 
-__all__ = ["Params"]
+__all__ = ["READ_TIMEOUT_S", "Params"]
+
+# A generated read that runs longer is cancelled (asyncpg sends the server a cancel
+# request and raises TimeoutError) and answered with a 400. Passed per statement rather
+# than as ``SET LOCAL statement_timeout`` in a transaction: that costs three round trips
+# (BEGIN, SET, COMMIT) on every request.
+READ_TIMEOUT_S = 10.0
 
 _TYPES = frozenset(
     {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import asyncpg
+
 from tests.support.api import running_api
 
 from .seed import MINUTES, T0, seed, us
@@ -165,3 +167,40 @@ async def test_missing_entities_are_404_in_sensorthings_style(database_url: str)
             assert r.status_code == 404, path
             body = r.json()
             assert body["code"] == 404 and body["type"] == "error" and body["message"]
+
+
+async def test_collections_under_missing_entities_are_404_and_empty_ones_200(
+    database_url: str,
+) -> None:
+    city = await seed(database_url)
+    aq1, ds = city.keys["aq-1"], city.ds("aq-1", "pm25")
+    later = (T0 + timedelta(days=400)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    async with running_api(database_url) as api:
+        c = api.client
+        for path in (
+            "/v1.1/Things(999)/Datastreams",
+            "/v1.1/Datastreams(99900019)/Observations",
+            "/v1.1/Datastreams(99900019)/Observations/$ref",
+            f"/v1.1/Datastreams({aq1 * 100000 + 32000})/Observations",  # no such metric
+        ):
+            r = await c.get(path, params={"$count": "true"})
+            assert r.status_code == 404, (path, r.text)
+            assert "no Thing" in r.json()["message"] or "no Datastream" in r.json()["message"]
+        # The Datastream exists; nothing matches the filter: an empty page, not a 404.
+        r = await c.get(
+            f"/v1.1/Datastreams({ds})/Observations",
+            params={"$filter": f"phenomenonTime gt {later}", "$count": "true"},
+        )
+        assert r.status_code == 200 and r.json()["value"] == [] and r.json()["@iot.count"] == 0
+        assert (await c.get(f"/v1.1/Datastreams({ds})/Observations/$ref")).json()["value"]
+        # A device that changed profile has no pm25 Datastream any more, although its
+        # old readings are stored.
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute("UPDATE devices SET profile = 'noise' WHERE device_key = $1", aq1)
+        finally:
+            await conn.close()
+        r = await c.get(f"/v1.1/Datastreams({ds})/Observations")
+        assert r.status_code == 404, r.text
+        r = await c.get(f"/v1.1/Things({aq1})/Datastreams")
+        assert {d["name"].rsplit(" ", 1)[1] for d in r.json()["value"]} == {"LAeq", "LAmax", "LAS"}
