@@ -10,7 +10,9 @@ pauses ``--think`` seconds on average between requests, as a user or a dashboard
 Everything is on loopback and stops by itself.
 
 Scenarios are entries of ``SCENARIOS``: a name, a p99 target and a function that gives
-the next request path; add one there (a SensorThings scenario is planned).
+the next request path. Each line reports how often the API's cache of final history
+answers was hit (``api/open_data/final_cache.py``): calendar days repeat and are served
+from it; "any 24 hours" never repeats and shows what a fresh answer costs.
 
     python -m bench.api_latency                 # 30 days, 300 devices, 50 clients
     python -m bench.api_latency --days 7 --seconds 10
@@ -36,6 +38,7 @@ import numpy as np
 
 from api.context import ApiContext, MetricCatalogue
 from api.service import ApiService
+from citygate.commands import freeze_startup_objects
 from citygate.settings import load_settings
 from citygate.wiring import api_config
 from device_profiles import ProfileRegistry
@@ -75,6 +78,22 @@ def _one_day(profile: str, metric: str) -> Callable[[random.Random, DataSet], st
     return path
 
 
+def _any_day(profile: str, metric: str) -> Callable[[random.Random, DataSet], str]:
+    """24 hours from a random minute of the month: no two requests share an answer, so
+    none is served from the cache of final answers (the cost of a fresh one)."""
+
+    def path(rng: random.Random, data: DataSet) -> str:
+        device = rng.choice([d.id for d in data.fleet if d.profile == profile])
+        minutes = int((data.end - data.start).total_seconds() // 60) - 2 * 1440
+        t0 = data.start.replace(second=0, microsecond=0) + timedelta(
+            minutes=rng.randrange(max(1, minutes))
+        )
+        start, end = quote(t0.isoformat()), quote((t0 + timedelta(days=1)).isoformat())
+        return f"/api/v1/devices/{device}/metrics/{metric}/history?from={start}&to={end}&bucket=1m"
+
+    return path
+
+
 def _sta_observations(rng: random.Random, data: DataSet) -> str:
     """A page of a Datastream's Observations filtered on a random hour of the month."""
     stream = rng.choice(data.pm25_datastreams)
@@ -101,6 +120,12 @@ SCENARIOS: list[Scenario] = [
         "a random air-quality station's pm25 (every 5 minutes: 288 buckets), a random day",
     ),
     Scenario(
+        "any 24 hours of one metric, 1-minute buckets (never the same twice)",
+        100.0,
+        _any_day("noise", "LAeq"),
+        "a random noise meter's LAeq, 24 hours from a random minute: every answer is new",
+    ),
+    Scenario(
         "SensorThings Observations page, $filter on time",
         100.0,
         _sta_observations,
@@ -124,6 +149,7 @@ async def serve(url: str, port: int) -> None:
             catalogue = await ensure_metrics(conn, {m for p in profiles for m in p.metrics})
         ctx = ApiContext(pool, profiles, MetricCatalogue.of(catalogue), config)
         service = ApiService(ctx, "127.0.0.1", port)
+        freeze_startup_objects()  # as citygate serve does
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, service.stop)
         await service.run()
 
@@ -139,6 +165,7 @@ class Report:
     scenario: Scenario
     load: LoadResult
     cpu: dict[str, float] = field(default_factory=dict)
+    cache: tuple[float, ...] = (0.0, 0.0)  # final answers found / not found, warm-up included
 
     def line(self) -> str:
         """The figures, on one line."""
@@ -150,8 +177,28 @@ class Report:
             f"= {len(lat) / self.load.seconds:,.0f} req/s; p50 {p50:.1f} ms, p90 {p90:.1f} ms, "
             f"p99 {p99:.1f} ms (target < {self.scenario.target_p99_ms:.0f} ms: {ok}); "
             f"max {float(lat.max()) if len(lat) else 0:.1f} ms; errors {self.load.errors}; "
-            f"body {self.load.mean_bytes / 1024:,.1f} KiB; cores {self.cpu}"
+            f"body {self.load.mean_bytes / 1024:,.1f} KiB; cores {self.cpu}{self._cache()}"
         )
+
+    def _cache(self) -> str:
+        hits, misses = self.cache
+        if not hits + misses:
+            return ""
+        return f"; history cache hits {hits / (hits + misses):.0%} of {hits + misses:,.0f}"
+
+
+async def _cache_lookups(port: int) -> tuple[float, float]:
+    """Lookups of the API's cache of final history answers so far: (hits, misses)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+    text = (await reader.read()).decode()
+    writer.close()
+    found = {"hit": 0.0, "miss": 0.0}
+    for line in text.splitlines():
+        if line.startswith("citygate_api_history_cache_lookups_total{"):
+            result = line.split('result="', 1)[1].split('"', 1)[0]
+            found[result] = float(line.rsplit(" ", 1)[1])
+    return found["hit"], found["miss"]
 
 
 async def _wait_healthy(port: int, proc: asyncio.subprocess.Process) -> None:
@@ -205,11 +252,16 @@ async def main(args: argparse.Namespace) -> int:
                 print(f"{scenario.name} ({scenario.describe})")
                 for think in (0.0, args.think):
                     meter = CpuMeter.begin()
+                    kept_before = await _cache_lookups(port)
                     result = await run_load(
                         port, next_path, clients=args.clients, seconds=args.seconds,
                         warmup=args.warmup, think=think,
                     )  # fmt: skip
                     report = Report(scenario, result, meter.cores(result.seconds + args.warmup))
+                    kept_after = await _cache_lookups(port)
+                    report.cache = tuple(
+                        a - b for a, b in zip(kept_after, kept_before, strict=True)
+                    )
                     mode = (
                         f"{args.clients} clients, think {think:g} s"
                         if think
