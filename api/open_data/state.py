@@ -3,13 +3,15 @@ OpenAPI response descriptions they share."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from ingest.history import DeviceContext
+
 from ..context import ApiContext
-from .final_cache import FinalAnswers
+from .final_cache import FinalAnswers, RecentValues
 from .http_cache import ResponseCache
 from .live import LiveHub
 from .models import ErrorDetail
@@ -28,6 +30,15 @@ class OpenData:
     cache: ResponseCache
     hub: LiveHub
     final: FinalAnswers  # history answers of final rollups (final_cache.py)
+    # Devices as history requests found them within the last second, by device id.
+    contexts: RecentValues[str, DeviceContext] = field(
+        default_factory=lambda: RecentValues(SHARED_TTL_S)
+    )
+
+    def devices_changed(self) -> None:
+        """Forget what was shared about devices (after a change through the API)."""
+        self.cache.clear()
+        self.contexts.clear()
 
     @classmethod
     def for_context(cls, ctx: ApiContext) -> OpenData:

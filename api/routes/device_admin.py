@@ -76,7 +76,7 @@ async def create(
         raise bad("give both lat and lon, or neither")
     if not await create_device(conn, body):
         raise HTTPException(409, f"device {body.id!r} exists; change it with PATCH")
-    od.cache.clear()
+    od.devices_changed()
     return _admin(await device_info(conn, body.id), body.id)
 
 
@@ -111,7 +111,7 @@ async def update(
         check_profile(ctx, new.profile)
         principal.check_district(new.district, f"device {device_id} (after the change)")
         await upsert_devices(conn, [new])
-    od.cache.clear()
+    od.devices_changed()
     return _admin(await device_info(conn, device_id), device_id)
 
 
@@ -123,7 +123,7 @@ async def _set_enabled(
         await disable_device(conn, device_id, enabled=enabled)
     except DeviceError as exc:
         raise HTTPException(404, str(exc)) from None
-    od.cache.clear()
+    od.devices_changed()
     return _admin(await device_info(conn, device_id), device_id)
 
 
@@ -151,7 +151,7 @@ async def delete(
     await _owned(conn, principal, device_id)
     if not await delete_device(conn, device_id):
         raise HTTPException(404, f"no device {device_id!r}")
-    od.cache.clear()
+    od.devices_changed()
     return Response(status_code=204)
 
 
@@ -193,7 +193,7 @@ async def import_devices(
         if r.id in existing:
             principal.check_district(existing[r.id], f"device {r.id} (as registered)")
     await upsert_devices(conn, records)
-    od.cache.clear()
+    od.devices_changed()
     return ImportResult(
         imported=len(records), created=len(records) - len(existing), updated=len(existing)
     )

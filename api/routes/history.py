@@ -5,6 +5,7 @@ streamed CSV. Limits are checked before any query runs."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -13,7 +14,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from device_profiles import MetricSpec
-from ingest.buckets import from_us, to_us
+from ingest.buckets import BucketPlan, from_us, to_us
 from ingest.history import (
     DeviceContext,
     bucket_points_json,
@@ -37,7 +38,7 @@ from ..open_data.series import (
     plan_series,
     plan_version,
 )
-from ..open_data.state import NOT_FOUND, PUBLIC_RESPONSES, Ctx, OpenDataDep, media
+from ..open_data.state import NOT_FOUND, PUBLIC_RESPONSES, Ctx, OpenData, OpenDataDep, media
 from .devices import DeviceId
 
 router = APIRouter(prefix="/api/v1/devices", tags=["open data"], responses=PUBLIC_RESPONSES)
@@ -78,6 +79,48 @@ async def _context(ctx: ApiContext, device_id: str) -> DeviceContext:
     return dc
 
 
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """What a history answer is a function of, and its ETag."""
+
+    dc: DeviceContext
+    device_id: str
+    metric: str
+    spec: MetricSpec
+    aggregates: tuple[str, ...]
+    plan: BucketPlan
+    fmt: str
+
+    @property
+    def max_age(self) -> int:
+        return _FINAL_MAX_AGE if self.plan.final else _MAX_AGE
+
+    @property
+    def keep(self) -> bool:
+        """Kept once rendered: final, and JSON (CSV is streamed)."""
+        return self.plan.final and self.fmt == "json"
+
+    @property
+    def etag(self) -> str:
+        # An answer of final rollups alone changes only with the rollup generation: its
+        # ETag survives the device's new readings, and its JSON is kept (final_cache.py).
+        dc = self.dc
+        version = ("final", dc.rollup_generation) if self.plan.final else ("live", dc.received_at)
+        return etag_of_version(
+            "history", dc.device_key, self.device_id, dc.profile, self.metric, *version,
+            plan_version(self.plan), self.aggregates, self.fmt,
+        )  # fmt: skip
+
+    def from_cache(self, request: Request, od: OpenData) -> Response | None:
+        """304 when the client holds this version; the kept body when there is one."""
+        etag = self.etag
+        if not_modified(request, etag):
+            return Response(status_code=304, headers=caching_headers(etag, self.max_age, "Accept"))
+        if self.keep and (kept := od.final.get(etag)) is not None:
+            return send(request, kept, "application/json", self.max_age, etag=etag, vary="Accept")
+        return None
+
+
 @router.get(
     "/{device_id}/metrics/{metric}/history",
     response_model=History,
@@ -104,49 +147,67 @@ async def history(
     ``count`` and ``last`` (the state's name). At most ``max_history_points`` buckets and
     ``max_range_days`` per request."""
     fmt = negotiate(request, format, ("json", "csv"))
-    dc = await _context(ctx, device_id)
-    spec = metric_of(ctx, dc, device_id, metric)
-    aggregates = choose_aggregates(
-        agg, DEVICE_AGGREGATES, spec, f"metric {metric!r} of profile {dc.profile}"
-    )
-    plan = plan_series(ctx.config, start, end, bucket, dc.rolled_until)
-    # An answer of final rollups alone changes only with the rollup generation: its ETag
-    # survives the device's new readings, and the rendered JSON is kept (final_cache.py).
-    version = ("final", dc.rollup_generation) if plan.final else ("live", dc.received_at)
-    max_age = _FINAL_MAX_AGE if plan.final else _MAX_AGE
-    etag = etag_of_version(
-        "history", dc.device_key, device_id, dc.profile, metric, *version, plan_version(plan),
-        aggregates, fmt,
-    )  # fmt: skip
-    headers = caching_headers(etag, max_age, "Accept")
-    if not_modified(request, etag):
-        return Response(status_code=304, headers=headers)
-    keep = plan.final and fmt == "json"
-    if keep and (kept := od.final.get(etag)) is not None:
-        return send(request, kept, "application/json", max_age, etag=etag, vary="Accept")
-    mid = ctx.metrics.by_name[metric]
-    states = spec.states
-    if fmt == "csv":
-        async with ctx.pool.acquire() as conn:
+
+    def prepare(dc: DeviceContext) -> _Answer:
+        spec = metric_of(ctx, dc, device_id, metric)
+        aggregates = choose_aggregates(
+            agg, DEVICE_AGGREGATES, spec, f"metric {metric!r} of profile {dc.profile}"
+        )
+        plan = plan_series(ctx.config, start, end, bucket, dc.rolled_until)
+        return _Answer(dc, device_id, metric, spec, aggregates, plan, fmt)
+
+    # What was found of the device within the last second is enough to answer from a
+    # kept final answer with no round trip; anything else is answered from a fresh look,
+    # on one connection for both queries (each await costs a turn of a busy loop).
+    recent, renew = od.contexts.get(device_id)
+    if recent is not None:
+        answer = prepare(recent)
+        if answer.plan.final and not renew:
+            done = answer.from_cache(request, od)
+            if done is not None:
+                return done
+    async with ctx.pool.acquire() as conn:
+        if recent is None or renew or not answer.plan.final:
+            try:
+                dc = await device_context(conn, device_id)
+            finally:
+                if renew:
+                    od.contexts.renewal_failed(device_id)  # undone by put below
+            if dc is None:
+                od.contexts.discard(device_id)
+                raise HTTPException(404, f"no device {device_id!r}")
+            od.contexts.put(device_id, dc)
+            answer = prepare(dc)
+            if (done := answer.from_cache(request, od)) is not None:
+                return done
+        dc, plan, spec = answer.dc, answer.plan, answer.spec
+        mid = ctx.metrics.by_name[metric]
+        states = spec.states
+        if fmt == "csv":
             buckets = await bucket_rows(conn, [dc.device_key], mid, plan, devices=False)
+        else:
+            points = await bucket_points_json(
+                conn, [dc.device_key], mid, plan, answer.aggregates, states
+            )
+    etag, max_age = answer.etag, answer.max_age
+    if fmt == "csv":
         filename = f"{device_id}_{metric}_{plan.width}.csv"
         return StreamingResponse(
-            csv_points(buckets, aggregates, states),
+            csv_points(buckets, answer.aggregates, states),
             media_type=CSV_MEDIA_TYPE,
-            headers={**headers, "Content-Disposition": f'attachment; filename="{filename}"'},
-        )
+            headers={**caching_headers(etag, max_age, "Accept"),
+                     "Content-Disposition": f'attachment; filename="{filename}"'},
+        )  # fmt: skip
     body: dict[str, Any] = {
         "device": device_id, "metric": metric, "type": spec.type, "unit": spec.unit,
         "states": list(states) if states is not None else None,
         "from": from_us(plan.start_us), "to": from_us(plan.end_us), "bucket": plan.width,
-        "bucket_seconds": plan.width_us // 1_000_000, "aggregates": list(aggregates),
+        "bucket_seconds": plan.width_us // 1_000_000, "aggregates": list(answer.aggregates),
         "rollup": plan.rollup,
     }  # fmt: skip
-    async with ctx.pool.acquire() as conn:
-        points = await bucket_points_json(conn, [dc.device_key], mid, plan, aggregates, states)
     body["points"] = orjson.Fragment(points)
     rendered = dumps(body)
-    if keep:
+    if answer.keep:
         od.final.put(etag, rendered)
     return send(request, rendered, "application/json", max_age, etag=etag, vary="Accept")
 

@@ -15,11 +15,12 @@ _US = timedelta(microseconds=1)
 
 def iso(dt: datetime) -> str:
     """``2024-05-01T12:00:00.250Z`` (milliseconds or microseconds only when present)."""
-    dt = dt.astimezone(UTC)
-    text = dt.strftime("%Y-%m-%dT%H:%M:%S")
-    if dt.microsecond:
-        frac = f"{dt.microsecond:06d}"
-        text += "." + (frac[:3] if frac.endswith("000") else frac)
+    if dt.tzinfo is not UTC:
+        dt = dt.astimezone(UTC)
+    # isoformat is C and a few times faster than strftime (two per Observation).
+    text = dt.isoformat()[:-6]  # without "+00:00"
+    if dt.microsecond and text.endswith("000"):
+        text = text[:-3]
     return text + "Z"
 
 
