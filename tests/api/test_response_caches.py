@@ -8,7 +8,7 @@ import asyncio
 
 from prometheus_client import CollectorRegistry
 
-from api.open_data.final_cache import FinalAnswers
+from api.open_data.final_cache import FinalAnswers, RecentValues
 from api.open_data.http_cache import CachedBody, ResponseCache
 
 
@@ -109,3 +109,22 @@ def test_no_memory_keeps_nothing() -> None:
     cache = FinalAnswers(max_bytes=0, registry=CollectorRegistry())
     cache.put("k", b"x")
     assert cache.get("k") is None and len(cache) == 0
+
+
+async def test_recent_values_are_renewed_ahead_by_one_caller() -> None:
+    recent: RecentValues[str, int] = RecentValues(ttl_s=0.1)
+    assert recent.get("d") == (None, False)
+    recent.put("d", 1)
+    assert recent.get("d") == (1, False)  # young: nobody renews
+    await asyncio.sleep(0.06)  # past half its life
+    assert recent.get("d") == (1, True)  # this caller renews ...
+    assert recent.get("d") == (1, False)  # ... the others keep using the value
+    recent.renewal_failed("d")
+    assert recent.get("d") == (1, True)  # another caller may try
+    recent.put("d", 2)
+    assert recent.get("d") == (2, False)
+    await asyncio.sleep(0.11)
+    assert recent.get("d") == (None, False)  # expired: looked up by whoever asks
+    recent.put("d", 3)
+    recent.discard("d")
+    assert recent.get("d") == (None, False)
