@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Protocol
 
 import orjson
@@ -65,6 +66,11 @@ def self_link(base: str, entity: Entity, ident: int | str) -> str:
     return f"{base}/{entity.set_name}({id_text(ident)})"
 
 
+# An Observation's phenomenonTime and resultTime are one value, and neighbouring pages
+# share times: formatting each distinct time once saves most of the formatting.
+_iso = lru_cache(maxsize=4096)(iso)
+
+
 def prop_value(entity: Entity, name: str, row: Row) -> object:
     """A property's JSON value from a row."""
     if name == "id":
@@ -77,7 +83,7 @@ def prop_value(entity: Entity, name: str, row: Row) -> object:
     if value is None:
         return None
     if prop.kind == "time":
-        return iso(value)
+        return _iso(value)
     if prop.kind in ("json", "geo"):
         return orjson.loads(value)
     return value
