@@ -105,13 +105,17 @@ class FairPool(asyncpg.Pool):
         self._admitted: set[int] = set()  # ids of the proxies handed out through the gate
 
     async def _acquire(self, timeout: float | None) -> PoolConnectionProxy:
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        async with asyncio.timeout_at(deadline):
-            await self._turns.acquire()
+        # The timeout bounds the wait for a turn; past the gate a connection is free (or
+        # being opened, under its connect timeout), so asyncpg's own acquire timeout,
+        # which runs the acquire as a task of its own (two more turns of the event loop
+        # per request), is not needed.
+        if self._turns.locked():
+            async with asyncio.timeout(timeout):
+                await self._turns.acquire()
+        else:
+            await self._turns.acquire()  # free: returns at once
         try:
-            remaining = None if deadline is None else max(0.0, deadline - loop.time())
-            proxy: PoolConnectionProxy = await super()._acquire(remaining)  # type: ignore[misc]
+            proxy: PoolConnectionProxy = await super()._acquire(None)  # type: ignore[misc]
         except BaseException:
             self._turns.release()
             raise
