@@ -3,7 +3,8 @@ OpenAPI response descriptions they share."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -21,6 +22,20 @@ __all__ = ["NOT_FOUND", "PUBLIC_RESPONSES", "OpenData", "OpenDataDep", "media"]
 # How long the server may reuse a representation of fast-changing data (latest values,
 # device lists): a second, well inside the max-age the responses announce.
 SHARED_TTL_S = 1.0
+# How long a device's identity (key, profile) found by a history request is reused;
+# changes through the operator API are seen at once.
+DEVICE_TTL_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class RollupMark:
+    """Up to when the rollups are final, and their generation (``ingest.history``)."""
+
+    rolled_until: datetime | None
+    generation: int
+
+
+_ROLLUPS = "readings"
 
 
 @dataclass(slots=True)
@@ -30,15 +45,47 @@ class OpenData:
     cache: ResponseCache
     hub: LiveHub
     final: FinalAnswers  # history answers of final rollups (final_cache.py)
-    # Devices as history requests found them within the last second, by device id.
-    contexts: RecentValues[str, DeviceContext] = field(
+    # What history requests found of devices (for DEVICE_TTL_S) and of the rollups' mark
+    # (for a second): enough to answer from a kept final answer with no round trip.
+    devices: RecentValues[str, DeviceContext] = field(
+        default_factory=lambda: RecentValues(DEVICE_TTL_S)
+    )
+    rollups: RecentValues[str, RollupMark] = field(
         default_factory=lambda: RecentValues(SHARED_TTL_S)
     )
 
     def devices_changed(self) -> None:
         """Forget what was shared about devices (after a change through the API)."""
         self.cache.clear()
-        self.contexts.clear()
+        self.devices.clear()
+
+    def recent_context(self, device_id: str) -> tuple[DeviceContext | None, bool]:
+        """The device as recently found, with the rollups' mark of the last second; and
+        whether this caller should look both up again (one caller at a time renews them
+        ahead of expiry, the others keep using them)."""
+        dc, renew_device = self.devices.get(device_id)
+        if dc is None:
+            return None, False
+        mark, renew_mark = self.rollups.get(_ROLLUPS)
+        if mark is None:
+            return None, False  # the caller looks up, and ``found`` resets both
+        return (
+            replace(dc, rolled_until=mark.rolled_until, rollup_generation=mark.generation),
+            renew_device or renew_mark,
+        )
+
+    def found(self, device_id: str, dc: DeviceContext) -> None:
+        """Remember a fresh lookup of a device (and the rollups' mark it carries)."""
+        self.devices.put(device_id, dc)
+        self.rollups.put(_ROLLUPS, RollupMark(dc.rolled_until, dc.rollup_generation))
+
+    def lookup_failed(self, device_id: str, exists: bool = True) -> None:
+        """A lookup did not complete (or found no device): let another request try."""
+        if exists:
+            self.devices.renewal_failed(device_id)
+        else:
+            self.devices.discard(device_id)
+        self.rollups.renewal_failed(_ROLLUPS)
 
     @classmethod
     def for_context(cls, ctx: ApiContext) -> OpenData:

@@ -156,10 +156,10 @@ async def history(
         plan = plan_series(ctx.config, start, end, bucket, dc.rolled_until)
         return _Answer(dc, device_id, metric, spec, aggregates, plan, fmt)
 
-    # What was found of the device within the last second is enough to answer from a
-    # kept final answer with no round trip; anything else is answered from a fresh look,
-    # on one connection for both queries (each await costs a turn of a busy loop).
-    recent, renew = od.contexts.get(device_id)
+    # What was recently found of the device and of the rollups is enough to answer from
+    # a kept final answer with no round trip; anything else is answered from a fresh
+    # look, on one connection for both queries (each await costs a turn of a busy loop).
+    recent, renew = od.recent_context(device_id)
     if recent is not None:
         answer = prepare(recent)
         if answer.plan.final and not renew:
@@ -170,13 +170,13 @@ async def history(
         if recent is None or renew or not answer.plan.final:
             try:
                 dc = await device_context(conn, device_id)
-            finally:
-                if renew:
-                    od.contexts.renewal_failed(device_id)  # undone by put below
+            except BaseException:
+                od.lookup_failed(device_id)
+                raise
             if dc is None:
-                od.contexts.discard(device_id)
+                od.lookup_failed(device_id, exists=False)
                 raise HTTPException(404, f"no device {device_id!r}")
-            od.contexts.put(device_id, dc)
+            od.found(device_id, dc)
             answer = prepare(dc)
             if (done := answer.from_cache(request, od)) is not None:
                 return done

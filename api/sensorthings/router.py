@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from ..context import ApiContext
 from ..deps import ConnDep, Operator
+from ..open_data.state import OpenData
 from .catalogue import CatalogueCache
 from .errors import StaError, errors, format_error
 from .model import SETS
@@ -130,6 +131,14 @@ def sta_errors(request: Request, exc: BaseException) -> Response | None:
     return None
 
 
+def _devices_changed(request: Request, path: str) -> None:
+    """A write of a Thing or Location changed a device: what open data shares about
+    devices is renewed at once (writes of Observations change no device)."""
+    if "Observation" not in path:
+        od: OpenData = request.app.state.open_data
+        od.devices_changed()
+
+
 def build_router(ctx: ApiContext) -> APIRouter:
     """The SensorThings router over ``ctx``."""
     router = APIRouter(prefix=PREFIX, tags=["OGC SensorThings API 1.1"], responses=errors(429))
@@ -226,6 +235,7 @@ def build_router(ctx: ApiContext) -> APIRouter:
             resp = sta_errors(request, exc)
             assert resp is not None
             return resp
+        _devices_changed(request, path)
         return json_response(body, status, {"Location": f"{base}/{made}"})
 
     @router.patch(
@@ -250,6 +260,7 @@ def build_router(ctx: ApiContext) -> APIRouter:
             resp = sta_errors(request, exc)
             assert resp is not None
             return resp
+        _devices_changed(request, path)
         return json_response(body)
 
     @router.delete(
@@ -266,6 +277,7 @@ def build_router(ctx: ApiContext) -> APIRouter:
             resp = sta_errors(request, exc)
             assert resp is not None
             return resp
+        _devices_changed(request, path)
         return Response(status_code=200)
 
     return router
