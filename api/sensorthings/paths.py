@@ -217,11 +217,11 @@ async def verify_parent(conn: Conn, catalogue: Catalogue, parent: Parent) -> Non
     empty, to tell an empty collection from a missing entity)."""
     entity = parent.unverified
     if entity is not None and await fetch_keys(conn, catalogue, entity, parent.keys, None) is None:
-        ident = _id_text(entity_id_of(entity, parent.keys))
+        ident = _id_text(_entity_id_of(entity, parent.keys))
         raise not_found(f"no {entity.name} with id {ident}")
 
 
-def entity_id_of(entity: Entity, keys: dict[str, object]) -> object:
+def _entity_id_of(entity: Entity, keys: dict[str, object]) -> object:
     """The ``@iot.id`` of the entity with ``keys`` (as its id gave them)."""
     if entity.name == "Datastream":
         device_key, metric_id = keys["device_key"], keys["metric_id"]
