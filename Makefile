@@ -43,6 +43,7 @@ bench: setup
 	$(BIN)/python -m bench.row_layout
 	$(BIN)/python -m bench.ingest_throughput --workers 2
 	$(BIN)/python -m bench.api_latency
+	$(BIN)/python -m bench.api_cost
 	$(BIN)/python -m bench.rules_cost
 	$(BIN)/python -m bench.rules_overhead
 
