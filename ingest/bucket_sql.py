@@ -52,8 +52,8 @@ def bucketed_sql(table: str, *, devices: bool, flat: bool) -> str:
     if table not in ROLLUP_GRAIN_S:
         raise ValueError(f"not a rollup table: {table!r}")
     if flat:
-        dev = ", 1 AS devices" if devices else ""
-        merge = _MERGE + (_DEVICES if devices else "")
+        dev = ", 1 AS devices" if devices else ""  # one device: no count(DISTINCT) needed
+        merge = _MERGE + dev
         return (
             "SELECT u.bucket AS b, u.count::bigint AS count, u.sum, u.min, u.max, u.last"  # noqa: S608 - constant text
             f"{dev} FROM {table} u {_ROLLUP_WHERE}"

@@ -1,4 +1,6 @@
-"""Rendered answers of history queries that final rollups answer alone, kept in memory.
+"""Rendered answers of history queries that final rollups answer alone, kept in memory
+(:class:`FinalAnswers`), and what a request must know before it can find one
+(:class:`RecentValues`: the device and the rollups' mark, renewed ahead of expiry).
 
 A past day of one metric at 1-minute buckets is 1,440 points; rendering it costs a few
 milliseconds of PostgreSQL each time, and it only changes when the rollup generation
