@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import asyncpg
 from fastapi import HTTPException, Request
 
-from ingest.api_keys import ApiKey, hash_secret, touch_keys, verify_key
+from ingest.queries.api_keys import ApiKey, hash_secret, touch_keys, verify_key
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from prometheus_client import CollectorRegistry
 
 from device_profiles import ProfileRegistry
 from ingest.feed import CommitFeed
-from rules.alarms import ActionSink
-from rules.ssrf import WebhookPolicy
+from rules.actions.alarms import ActionSink
+from rules.actions.ssrf import WebhookPolicy
 
 __all__ = ["ApiConfig", "ApiContext", "BackgroundTask", "MetricCatalogue"]
 

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ingest.api_keys import hash_secret, split_key
+from ingest.queries.api_keys import hash_secret, split_key
 
 from .errors import ErrorFormatter
 

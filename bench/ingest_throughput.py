@@ -31,9 +31,9 @@ import asyncpg
 from citygate.settings import Settings
 from citygate.wiring import gateway_config, load_profiles
 from citygate.workers import start_workers, stop_workers, worker_settings
+from device_profiles.topics import TopicScheme
 from gateway.mqtt import MqttConnection
 from gateway.service import Gateway
-from gateway.topics import TopicScheme
 from ingest.devices import ensure_metrics
 from simulators.load import run_load
 

@@ -11,11 +11,11 @@ import orjson
 from prometheus_client import CollectorRegistry
 
 from device_profiles import ProfileRegistry
+from device_profiles.topics import TopicScheme
 from gateway.metrics import GatewayMetrics
 from gateway.pipeline import Limits, Pipeline
 from gateway.registry import DeviceRegistry
 from gateway.status import StatusTracker
-from gateway.topics import TopicScheme
 from ingest.devices import DeviceRow
 
 MESSAGES = 50_000

@@ -12,9 +12,9 @@ import numpy as np
 
 from device_profiles import ProfileRegistry
 from ingest.feed import Committed
-from rules.compile import StoredRule
-from rules.devices import DeviceInfo, DeviceTable
-from rules.evaluator import Evaluator
+from rules.evaluation.compile import StoredRule
+from rules.evaluation.devices import DeviceInfo, DeviceTable
+from rules.evaluation.evaluator import Evaluator
 
 from .rules_fleet import METRICS, district_of, make_rules
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from rules.model import Rule
+from rules.definition.model import Rule
 
 __all__ = ["DISTRICTS", "district_of", "make_rules"]
 

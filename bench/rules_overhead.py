@@ -28,8 +28,8 @@ from gateway.mqtt import MqttConnection
 from ingest.db import open_pool
 from ingest.devices import ensure_metrics
 from rules.backtest import backtest
+from rules.definition.model import Rule
 from rules.engine import EngineConfig, RulesEngine
-from rules.model import Rule
 from rules.store import save_rule
 from simulators.load import run_load
 

@@ -13,14 +13,14 @@ from datetime import timedelta
 from api.context import ApiContext, MetricCatalogue
 from api.service import ApiService
 from gateway.service import Gateway
-from ingest import api_keys
 from ingest import devices as registry
 from ingest.db import connection, create_database, describe_url, open_pool
 from ingest.maintenance import Maintenance, detect_edition
 from ingest.migrations import available_migrations, current_version, upgrade
-from rules.actions import RuleActions
+from ingest.queries import api_keys
+from rules.actions.dispatch import RuleActions
+from rules.actions.outbox import OutboxSender
 from rules.engine import RulesEngine
-from rules.outbox import OutboxSender
 
 from . import rule_commands
 from .settings import Settings

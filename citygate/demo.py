@@ -18,9 +18,9 @@ import asyncpg
 from gateway.service import Gateway
 from ingest.db import connection
 from ingest.devices import upsert_devices
-from rules.files import EXAMPLES_DIR as EXAMPLE_RULES
-from rules.files import load_rule_dir
-from rules.service_types import NotFound, ServiceTypeIn, get_service_type, save_service_type
+from rules.actions.service_types import NotFound, ServiceTypeIn, get_service_type, save_service_type
+from rules.definition.files import EXAMPLES_DIR as EXAMPLE_RULES
+from rules.definition.files import load_rule_dir
 from rules.store import get_rule, save_rule
 from simulators.city import run_city
 from simulators.faults import FaultConfig

@@ -11,12 +11,12 @@ import orjson
 
 from ingest.db import connection
 from ingest.devices import ensure_metrics
-from rules.actions import check_actions
+from rules.actions.dispatch import check_actions
+from rules.actions.service_requests import service_codes
 from rules.backtest import backtest
-from rules.check import check_rule
+from rules.definition.check import check_rule
+from rules.definition.files import dump_rule, load_rule_dir_located, load_rule_file, slug
 from rules.errors import RuleError
-from rules.files import dump_rule, load_rule_dir_located, load_rule_file, slug
-from rules.service_requests import service_codes
 from rules.store import delete_rule, get_rule, list_rules, save_rule
 
 from .settings import Settings

@@ -6,15 +6,15 @@ from datetime import timedelta
 
 from api.context import ApiConfig
 from device_profiles import ProfileRegistry
+from device_profiles.topics import TopicScheme
 from gateway.mqtt import ConnectOptions
 from gateway.pipeline import Limits
 from gateway.service import GatewayConfig
-from gateway.topics import TopicScheme
 from ingest.maintenance import RetentionPolicy
-from rules.command_delivery import ReconnectingCommands
+from rules.actions.command_delivery import ReconnectingCommands
+from rules.actions.outbox import OutboxConfig
+from rules.actions.ssrf import WebhookPolicy
 from rules.engine import EngineConfig
-from rules.outbox import OutboxConfig
-from rules.ssrf import WebhookPolicy
 
 from .settings import Settings
 

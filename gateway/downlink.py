@@ -15,8 +15,9 @@ from typing import Self
 import aiomqtt
 import orjson
 
+from device_profiles.topics import TopicScheme
+
 from .errors import GatewayError
-from .topics import TopicScheme
 
 __all__ = ["CommandError", "CommandPublisher"]
 

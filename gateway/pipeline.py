@@ -14,12 +14,12 @@ from prometheus_client import Counter
 
 from device_profiles import CompiledProfile, DecodeError, Rejection, decode
 from device_profiles.fastpath import Envelope, native_envelope, number_plan
+from device_profiles.topics import STATUS, Route, TopicError, TopicScheme
 from ingest.batch import Batch, QuarantineRow
 
 from .metrics import GatewayMetrics
 from .registry import DeviceEntry, DeviceRegistry
 from .status import StatusTracker, parse_status_payload
-from .topics import STATUS, Route, TopicError, TopicScheme
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ import asyncpg
 from prometheus_client import CollectorRegistry
 
 from device_profiles import ProfileRegistry
+from device_profiles.topics import TopicScheme
 from ingest.batch import Batch
 from ingest.db import open_pool
 from ingest.devices import ensure_metrics
@@ -31,7 +32,6 @@ from .provision import Provisioner
 from .registry import DeviceRegistry
 from .session import MqttSession
 from .status import StatusTracker
-from .topics import TopicScheme
 
 log = logging.getLogger(__name__)
 

@@ -15,13 +15,13 @@ from datetime import datetime
 from device_profiles import ProfileRegistry
 from ingest.db import Conn
 
-from .alarms import to_dt
-from .compile import ANY_METRIC, StoredRule
-from .devices import load_devices
-from .evaluator import Evaluator
-from .events import AlarmEvent
+from .actions.alarms import to_dt
+from .definition.model import Rule
+from .evaluation.compile import ANY_METRIC, StoredRule
+from .evaluation.devices import load_devices
+from .evaluation.evaluator import Evaluator
+from .evaluation.events import AlarmEvent
 from .history import read_history
-from .model import Rule
 from .restore import lookback_us
 
 __all__ = ["BacktestAlarm", "BacktestResult", "backtest", "fold_events"]

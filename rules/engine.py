@@ -28,11 +28,11 @@ from ingest.errors import DatabaseUnavailable
 from ingest.feed import CommitFeed, Committed
 from ingest.writer import is_transient
 
-from .alarms import ActionSink, apply_event, escalate_due
-from .compile import StoredRule
-from .devices import DeviceTable, load_devices
-from .evaluator import Evaluator, adopt
-from .events import AlarmEvent
+from .actions.alarms import ActionSink, apply_event, escalate_due
+from .evaluation.compile import StoredRule
+from .evaluation.devices import DeviceTable, load_devices
+from .evaluation.evaluator import Evaluator, adopt
+from .evaluation.events import AlarmEvent
 from .restore import rebuild
 from .store import RuleRecord, get_rule, list_rules
 

@@ -19,7 +19,7 @@ from ingest.copy_binary import PG_EPOCH_US
 from ingest.db import Conn
 from ingest.feed import Committed
 
-from .alarms import to_dt
+from .actions.alarms import to_dt
 
 __all__ = ["read_history"]
 

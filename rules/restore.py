@@ -16,13 +16,13 @@ import numpy as np
 from device_profiles import ProfileRegistry
 from ingest.db import Conn
 
-from .alarms import to_dt
-from .compile import ANY_METRIC, StoredRule
-from .devices import DeviceTable
-from .evaluator import Evaluator
-from .events import AlarmEvent
+from .actions.alarms import to_dt
+from .definition.model import Consecutive, NoData, Rate, Rule, StateIs, Threshold, Window
+from .evaluation.compile import ANY_METRIC, StoredRule
+from .evaluation.devices import DeviceTable
+from .evaluation.evaluator import Evaluator
+from .evaluation.events import AlarmEvent
 from .history import read_history
-from .model import Consecutive, NoData, Rate, Rule, StateIs, Threshold, Window
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from pydantic import ValidationError
 
 from ingest.db import Conn
 
-from .compile import StoredRule
+from .definition.model import Rule
 from .errors import RuleError
-from .model import Rule
+from .evaluation.compile import StoredRule
 
 log = logging.getLogger(__name__)
 

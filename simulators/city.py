@@ -22,7 +22,7 @@ import math
 import time
 import uuid
 
-from gateway.topics import TopicScheme
+from device_profiles.topics import TopicScheme
 
 from ._rand import hash_keys
 from .faults import FaultConfig

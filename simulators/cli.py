@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.live import Live
 
 from device_profiles import ProfileError, ProfileRegistry
-from gateway.topics import TopicScheme
+from device_profiles.topics import TopicScheme
 
 from .city import run_city
 from .errors import SimulatorError

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from device_profiles import Codec, EncodeError, build_codec
-from gateway.topics import TopicScheme
+from device_profiles.topics import TopicScheme
 
 from ._rand import hash_keys, string_key, unit
 from .fleet import TTS_TENANT, Fleet, SimDevice

@@ -26,7 +26,7 @@ import numpy as np
 import orjson
 
 from device_profiles import ProfileRegistry
-from gateway.topics import TopicScheme
+from device_profiles.topics import TopicScheme
 
 from .fleet import DEFAULT_CENTER, Fleet, SimDevice
 from .load_worker import Flag, Plan, WorkerResult, init_process, process_main, work

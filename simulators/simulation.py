@@ -13,7 +13,7 @@ import dataclasses
 from collections import deque
 from dataclasses import dataclass, field
 
-from gateway.topics import TopicScheme
+from device_profiles.topics import TopicScheme
 
 from ._rand import hash_keys, unit
 from .faults import VALUE_FAULTS, FaultConfig, corrupt_json, mutate_values, pad_document

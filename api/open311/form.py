@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, urlsplit
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from rules.service_requests import CitizenRequest
+from rules.actions.service_requests import CitizenRequest
 
 __all__ = ["FormError", "RawForm", "citizen_request", "read_form"]
 

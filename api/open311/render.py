@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 import orjson
 from fastapi import HTTPException, Response
 
-from rules.service_request_queries import ServiceRequest
-from rules.service_types import ServiceType
+from rules.actions.service_request_queries import ServiceRequest
+from rules.actions.service_types import ServiceType
 
 __all__ = [
     "FORMATS",

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
-from rules.service_requests import (
+from rules.actions.service_requests import (
     NotFound,
     ServiceRequestError,
     create_citizen_request,

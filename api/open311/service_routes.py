@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException, Response
 
-from rules.service_request_queries import request_id_for_token
-from rules.service_types import NotFound, get_service_type, list_service_types
+from rules.actions.service_request_queries import request_id_for_token
+from rules.actions.service_types import NotFound, get_service_type, list_service_types
 
 from ..deps import Config, ConnDep
 from .common import Format, Jurisdiction

@@ -23,8 +23,8 @@ import numpy.typing as npt
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from ingest.buckets import from_us
 from ingest.feed import CommitFeed, Committed
+from ingest.queries.buckets import from_us
 
 from ..context import MetricCatalogue
 

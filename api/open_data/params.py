@@ -9,8 +9,8 @@ from urllib.parse import urlencode
 
 from fastapi import HTTPException, Request
 
-from ingest.buckets import DAY_US, to_us
-from ingest.open_data import BBox
+from ingest.queries.buckets import DAY_US, to_us
+from ingest.queries.open_data import BBox
 
 __all__ = [
     "MAX_TIME_US",

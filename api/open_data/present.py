@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from device_profiles import UNITS, Profile
-from ingest.open_data import DeviceInfo, DeviceLatest
+from ingest.queries.open_data import DeviceInfo, DeviceLatest
 
 __all__ = [
     "GEOJSON_COLLECTION_SCHEMA",

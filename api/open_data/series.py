@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from device_profiles import MetricSpec
-from ingest.buckets import (
+from ingest.queries.buckets import (
     MINUTE_US,
     BucketError,
     BucketPlan,
@@ -18,7 +18,7 @@ from ingest.buckets import (
     plan_buckets,
     to_us,
 )
-from ingest.history import Bucket
+from ingest.queries.history import Bucket
 
 from ..context import ApiConfig
 from .csv_stream import csv_chunks

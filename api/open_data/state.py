@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from ingest.history import DeviceContext
+from ingest.queries.history import DeviceContext
 
 from ..context import ApiContext
 from .final_cache import FinalAnswers, RecentValues
@@ -29,7 +29,7 @@ DEVICE_TTL_S = 10.0
 
 @dataclass(frozen=True, slots=True)
 class RollupMark:
-    """Up to when the rollups are final, and their generation (``ingest.history``)."""
+    """Up to when the rollups are final, and their generation (``ingest.queries.history``)."""
 
     rolled_until: datetime | None
     generation: int

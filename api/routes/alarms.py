@@ -10,7 +10,7 @@ import orjson
 from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
-from rules.alarms import ALARM_COLUMNS, AlarmRow, acknowledge, clear_alarm
+from rules.actions.alarms import ALARM_COLUMNS, AlarmRow, acknowledge, clear_alarm
 from rules.store import get_rule
 
 from ..auth import Principal

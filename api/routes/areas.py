@@ -10,9 +10,9 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from ingest.buckets import from_us
-from ingest.history import bucket_points_json, bucket_rows
-from ingest.open_data import DeviceFilter, area_devices
+from ingest.queries.buckets import from_us
+from ingest.queries.history import bucket_points_json, bucket_rows
+from ingest.queries.open_data import DeviceFilter, area_devices
 
 from ..context import ApiContext
 from ..open_data.csv_stream import CSV_MEDIA_TYPE

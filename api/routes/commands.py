@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from rules.outbox_store import command_problem, enqueue
+from rules.actions.outbox_store import command_problem, enqueue
 
 from ..deps import ConnDep, Operator
 from ..errors import errors

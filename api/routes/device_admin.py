@@ -8,10 +8,10 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import ValidationError
 
-from ingest.device_admin import create_device, delete_device, known_districts, record_of
 from ingest.devices import DeviceRecord, disable_device, parse_devices, upsert_devices
 from ingest.errors import DeviceError
-from ingest.open_data import DeviceInfo, device_info
+from ingest.queries.device_admin import create_device, delete_device, known_districts, record_of
+from ingest.queries.open_data import DeviceInfo, device_info
 
 from ..auth import Principal
 from ..context import ApiContext

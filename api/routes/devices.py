@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
 from ingest.devices import DEVICE_ID_PATTERN
-from ingest.open_data import DeviceFilter, count_devices, device_info, list_devices_page
+from ingest.queries.open_data import DeviceFilter, count_devices, device_info, list_devices_page
 
 from ..open_data.http_cache import CachedBody, etag_of, send
 from ..open_data.models import DevicePage, DevicePublic

@@ -14,8 +14,8 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from device_profiles import MetricSpec
-from ingest.buckets import BucketPlan, from_us, to_us
-from ingest.history import (
+from ingest.queries.buckets import BucketPlan, from_us, to_us
+from ingest.queries.history import (
     DeviceContext,
     bucket_points_json,
     bucket_rows,

@@ -7,7 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from ingest.api_keys import ApiKey, ApiKeyError, create_key, list_keys, revoke_key
+from ingest.queries.api_keys import ApiKey, ApiKeyError, create_key, list_keys, revoke_key
 
 from ..auth import Authenticator
 from ..deps import Admin, ConnDep

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
-from ingest.open_data import device_info, device_latest, latest_values
+from ingest.queries.open_data import device_info, device_latest, latest_values
 
 from ..open_data.http_cache import CachedBody, etag_of, send
 from ..open_data.models import DeviceLatestPublic, LatestSet

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from ingest.devices import DEVICE_ID_PATTERN
-from ingest.open_data import device_key_of
+from ingest.queries.open_data import device_key_of
 
 from ..open_data.live import LiveFilter, LiveHub
 from ..open_data.models import ErrorDetail

@@ -10,7 +10,7 @@ import orjson
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
-from rules.outbox_store import Delivery, get_delivery, list_deliveries, retry_delivery
+from rules.actions.outbox_store import Delivery, get_delivery, list_deliveries, retry_delivery
 
 from ..deps import Config, ConnDep, Operator
 from ..errors import errors

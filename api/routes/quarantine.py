@@ -10,8 +10,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from ingest.buckets import from_us, to_us
-from ingest.quarantine import (
+from ingest.queries.buckets import from_us, to_us
+from ingest.queries.quarantine import (
     QuarantinedMessage,
     QuarantineFilter,
     quarantine_page,

@@ -11,12 +11,12 @@ import asyncpg
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Response
 from pydantic import BaseModel, ValidationError
 
-from rules.actions import check_actions
+from rules.actions.dispatch import check_actions
+from rules.actions.service_requests import service_codes
 from rules.backtest import backtest
-from rules.check import check_rule
+from rules.definition.check import check_rule
+from rules.definition.model import Rule
 from rules.errors import RuleError
-from rules.model import Rule
-from rules.service_requests import service_codes
 from rules.store import RuleRecord, delete_rule, get_rule, list_rules, save_rule, set_enabled
 
 from ..auth import Principal

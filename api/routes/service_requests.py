@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from rules.service_requests import (
+from rules.actions.service_requests import (
     NotFound,
     ServiceRequest,
     ServiceRequestError,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Response
 
-from rules.service_types import (
+from rules.actions.service_types import (
     NotFound,
     ServiceRequestError,
     ServiceType,

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from ingest.db import Conn
 from ingest.feed import CommitFeed, Committed
-from ingest.sensorthings_store import NewReading, insert_readings
+from ingest.queries.sensorthings_store import NewReading, insert_readings
 
 from ..auth import Principal
 from .catalogue import Catalogue, MetricEntry

@@ -11,7 +11,7 @@ from typing import Any
 
 from ingest.db import Conn
 from ingest.devices import DEVICE_ID_PATTERN
-from ingest.sensorthings_devices import (
+from ingest.queries.sensorthings_devices import (
     DeviceFields,
     create_device,
     delete_device,
@@ -20,7 +20,7 @@ from ingest.sensorthings_devices import (
     update_device,
     update_location,
 )
-from ingest.sensorthings_store import delete_reading, update_reading
+from ingest.queries.sensorthings_store import delete_reading, update_reading
 
 from ..auth import Principal
 from ..context import ApiContext

@@ -22,9 +22,9 @@ from schemathesis.checks import (
 from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Err
 
-from rules.alarms import acknowledge, apply_event
-from rules.events import AlarmEvent
-from rules.service_requests import open_request_for_alarm
+from rules.actions.alarms import acknowledge, apply_event
+from rules.actions.service_requests import open_request_for_alarm
+from rules.evaluation.events import AlarmEvent
 from rules.store import get_rule
 from tests.api.opendata_data import minutes_ago, now_minute, numeric_batch, seed, us, write
 from tests.support.api import RunningApi, running_api

@@ -9,11 +9,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from device_profiles import ProfileRegistry
+from device_profiles.topics import TopicScheme
 from gateway.metrics import GatewayMetrics
 from gateway.pipeline import Limits, Pipeline, ProvisionRequest
 from gateway.registry import DeviceRegistry
 from gateway.status import OFFLINE, ONLINE, StatusTracker
-from gateway.topics import TopicScheme
 from ingest.devices import DeviceRow
 
 PROFILES = ProfileRegistry.load()

@@ -9,11 +9,11 @@ import yaml
 
 from device_profiles import ProfileRegistry
 from ingest.feed import Committed
-from rules.compile import StoredRule
-from rules.devices import DeviceInfo, DeviceTable
-from rules.evaluator import Evaluator
-from rules.events import AlarmEvent
-from rules.model import Rule
+from rules.definition.model import Rule
+from rules.evaluation.compile import StoredRule
+from rules.evaluation.devices import DeviceInfo, DeviceTable
+from rules.evaluation.evaluator import Evaluator
+from rules.evaluation.events import AlarmEvent
 
 PROFILES = ProfileRegistry.load()
 METRICS = {m: i + 1 for i, m in enumerate(sorted({m for p in PROFILES for m in p.metrics}))}

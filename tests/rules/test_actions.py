@@ -11,12 +11,12 @@ import aiomqtt
 import asyncpg
 import orjson
 
-from gateway.topics import TopicScheme
+from device_profiles.topics import TopicScheme
 from ingest.devices import DeviceRecord
 from ingest.feed import CommitFeed
-from rules.actions import RuleActions, check_actions
-from rules.service_types import ServiceTypeIn, save_service_type
-from rules.ssrf import WebhookPolicy
+from rules.actions.dispatch import RuleActions, check_actions
+from rules.actions.service_types import ServiceTypeIn, save_service_type
+from rules.actions.ssrf import WebhookPolicy
 from tests.rules.helpers import rule
 from tests.support.broker import Broker
 from tests.support.fixtures_data import add_devices

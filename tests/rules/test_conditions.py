@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rules.devices import DeviceInfo
+from rules.evaluation.devices import DeviceInfo
 from tests.rules.helpers import (
     MIN,
     T0,

@@ -12,7 +12,7 @@ import asyncpg
 from device_profiles import ProfileRegistry
 from ingest.devices import DeviceRecord
 from ingest.feed import CommitFeed
-from rules.alarms import clear_alarm
+from rules.actions.alarms import clear_alarm
 from rules.backtest import backtest
 from rules.store import get_rule
 from tests.support.fixtures_data import add_devices

@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules.kernel import SlotState, debounce
+from rules.evaluation.kernel import SlotState, debounce
 
 Obs = tuple[int, int, int]  # slot, time, level: 1 hi, -1 lo, 0 neither
 

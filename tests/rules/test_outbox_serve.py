@@ -12,7 +12,7 @@ from pathlib import Path
 import aiomqtt
 import orjson
 
-from rules.webhooks import verify_signature
+from rules.actions.webhooks import verify_signature
 from tests.support.broker import Broker, free_port
 from tests.support.gateway import scheme_for
 from tests.support.outbox import put, wait_row

@@ -9,15 +9,15 @@ import ipaddress
 
 import pytest
 
-from rules.outbox import OutboxConfig
-from rules.ssrf import (
+from rules.actions.outbox import OutboxConfig
+from rules.actions.ssrf import (
     TargetRefused,
     WebhookPolicy,
     address_refusal,
     check_webhook_url,
     resolve_target,
 )
-from rules.webhooks import DeliveryFailed, WebhookClient, WebhookTimeouts
+from rules.actions.webhooks import DeliveryFailed, WebhookClient, WebhookTimeouts
 from tests.support.outbox import FAST, put, running_sender, wait_row
 from tests.support.receiver import Receiver
 

@@ -10,8 +10,8 @@ import json
 import pytest
 from prometheus_client import CollectorRegistry
 
-from rules.outbox import OutboxError
-from rules.webhooks import verify_signature
+from rules.actions.outbox import OutboxError
+from rules.actions.webhooks import verify_signature
 from tests.support.outbox import FAST, SECRET, put, row, running_sender, wait_row
 from tests.support.receiver import Receiver
 

@@ -8,7 +8,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules.devices import DeviceInfo
+from rules.evaluation.devices import DeviceInfo
 from tests.rules.helpers import MIN, T0, batch, devices, evaluator, rule, state_index
 
 RULES = [

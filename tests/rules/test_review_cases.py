@@ -4,8 +4,8 @@ a fleet area, state marked active from the alarms table."""
 
 from __future__ import annotations
 
-from rules.devices import DeviceInfo
-from rules.evaluator import Evaluator, adopt
+from rules.evaluation.devices import DeviceInfo
+from rules.evaluation.evaluator import Evaluator, adopt
 from tests.rules.helpers import MIN, T0, batch, brief, devices, evaluator, rule, run
 
 AND = rule(

@@ -14,8 +14,8 @@ import pytest
 from device_profiles import ProfileRegistry
 from ingest.devices import DeviceRecord
 from ingest.feed import CommitFeed
+from rules.definition.files import EXAMPLES_DIR, load_rule_dir, load_rule_file
 from rules.errors import RuleError
-from rules.files import EXAMPLES_DIR, load_rule_dir, load_rule_file
 from tests.support.fixtures_data import add_devices
 from tests.support.rules import MIN, committer
 

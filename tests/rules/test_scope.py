@@ -3,8 +3,8 @@ all combined; disabled devices never."""
 
 from __future__ import annotations
 
-from rules.devices import DeviceInfo, DeviceTable
-from rules.model import Scope
+from rules.definition.model import Scope
+from rules.evaluation.devices import DeviceInfo, DeviceTable
 
 TABLE = DeviceTable(
     [

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from ingest.devices import DeviceRecord
-from rules.service_requests import (
+from rules.actions.service_requests import (
     ServiceRequestError,
     get_request,
     note_alarm_cleared,
@@ -19,7 +19,7 @@ from rules.service_requests import (
     service_codes,
     update_request,
 )
-from rules.service_types import ServiceTypeIn, save_service_type
+from rules.actions.service_types import ServiceTypeIn, save_service_type
 from tests.support.fixtures_data import add_devices
 
 BIN = DeviceRecord(id="bin-1", profile="waste_container", lat=52.37, lon=4.89, district="Centre")

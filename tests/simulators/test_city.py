@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 
 from device_profiles import decode
-from gateway.topics import TopicScheme
+from device_profiles.topics import TopicScheme
 from simulators import FaultConfig, SimulatorError, Stats, build_fleet, run_city
 from simulators.city import will_devices
 from tests.support.broker import free_port, private_broker

@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 import pytest
 
 from device_profiles import DecodeError, Rejection, decode
-from gateway.topics import TopicScheme
+from device_profiles.topics import TopicScheme
 from simulators import CitySimulation, FaultConfig, Outgoing, build_fleet
 from simulators.faults import EXTRA, FAULT_KINDS, REPLACING
 

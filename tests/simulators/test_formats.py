@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from device_profiles import decode
-from gateway.topics import TopicScheme
+from device_profiles.topics import TopicScheme
 from simulators import CitySimulation, Fleet, Outgoing, SimDevice, build_fleet
 
 from .helpers import NOW, REGISTRY

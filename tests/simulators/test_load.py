@@ -9,7 +9,7 @@ from collections import defaultdict
 import orjson
 import pytest
 
-from gateway.topics import TopicScheme
+from device_profiles.topics import TopicScheme
 from simulators import find_gaps, run_load
 from tests.support.broker import private_broker
 

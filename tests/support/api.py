@@ -12,10 +12,10 @@ import httpx
 
 from api.context import ApiConfig, ApiContext, MetricCatalogue
 from api.service import ApiService
-from ingest.api_keys import create_key
 from ingest.db import open_pool
 from ingest.devices import ensure_metrics
 from ingest.feed import CommitFeed
+from ingest.queries.api_keys import create_key
 from tests.support.broker import free_port
 from tests.support.gateway import PROFILES
 

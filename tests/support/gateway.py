@@ -13,10 +13,10 @@ import aiomqtt
 import asyncpg
 
 from device_profiles import ProfileRegistry
+from device_profiles.topics import TopicScheme
 from gateway.mqtt import ConnectOptions
 from gateway.pipeline import Limits
 from gateway.service import Gateway, GatewayConfig
-from gateway.topics import TopicScheme
 from ingest.feed import CommitFeed
 
 PROFILES = ProfileRegistry.load()

@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator, Mapping
 import asyncpg
 from prometheus_client import CollectorRegistry
 
-from gateway.topics import TopicScheme
+from device_profiles.topics import TopicScheme
 from ingest.db import open_pool
-from rules.command_delivery import ReconnectingCommands
-from rules.outbox import OutboxConfig, OutboxSender, enqueue
-from rules.outbox_store import Kind
-from rules.ssrf import WebhookPolicy
+from rules.actions.command_delivery import ReconnectingCommands
+from rules.actions.outbox import OutboxConfig, OutboxSender, enqueue
+from rules.actions.outbox_store import Kind
+from rules.actions.ssrf import WebhookPolicy
 
 SECRET = b"test-secret-0123456789abcdef"
 

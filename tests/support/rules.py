@@ -14,9 +14,9 @@ import yaml
 from ingest.db import open_pool
 from ingest.devices import ensure_metrics
 from ingest.feed import CommitFeed
-from rules.alarms import ActionSink
+from rules.actions.alarms import ActionSink
+from rules.definition.model import Rule
 from rules.engine import EngineConfig, RulesEngine
-from rules.model import Rule
 from rules.store import RuleRecord, save_rule
 from tests.support.fixtures_data import batch_of, init_staging, writer_for
 from tests.support.gateway import PROFILES

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from ingest.devices import DeviceRecord
-from rules.service_requests import open_request_for_alarm
+from rules.actions.service_requests import open_request_for_alarm
 from tests.support.api import RunningApi, running_api
 from tests.support.fixtures_data import add_devices
 

@@ -10,7 +10,7 @@ import aiomqtt
 import asyncpg
 import orjson
 
-from rules.ssrf import WebhookPolicy
+from rules.actions.ssrf import WebhookPolicy
 from tests.api.open311.conftest import City
 from tests.support.broker import Broker
 from tests.support.gateway import scheme_for

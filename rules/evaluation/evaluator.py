@@ -4,9 +4,9 @@
 (slot, reading) pairs through the per-metric index, sorted by slot and device time;
 readings not newer than the slot's last one (late or redelivered) are skipped and
 counted; each condition kind turns its pairs into hi/lo marks (a comparison, a rate, a
-window aggregate, a state test); the shared debouncer (:mod:`rules.kernel`) finds the
+window aggregate, a state test); the shared debouncer (:mod:`rules.evaluation.kernel`) finds the
 transitions. Only transitions reach Python code: AND/OR and fleet rules combine them,
-and each becomes an :class:`~rules.events.AlarmEvent`.
+and each becomes an :class:`~rules.evaluation.events.AlarmEvent`.
 
 The same evaluator serves live evaluation, the rebuild after a restart and
 back-testing, which is why back-testing equals live evaluation on the same readings.
@@ -23,6 +23,7 @@ import numpy.typing as npt
 from device_profiles import ProfileRegistry
 from ingest.feed import Committed
 
+from ..definition.model import Fleet
 from .choose import rate_pairs, threshold_pairs, window_pairs
 from .combine import ComboState, FleetArea, LeafChange, combo_step, fleet_run
 from .compile import ANY_METRIC, FLEET, KIND, PART, Compiled, StoredRule, compile_rules
@@ -30,7 +31,6 @@ from .devices import DeviceTable
 from .events import AlarmEvent
 from .index import SlotIndex
 from .kernel import NO_TIME, SlotState, debounce, group_bounds
-from .model import Fleet
 from .sun import is_daylight
 from .window import WindowBuffer
 

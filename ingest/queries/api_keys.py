@@ -17,8 +17,8 @@ from datetime import datetime
 
 import asyncpg
 
-from .db import Conn
-from .errors import IngestError
+from ..db import Conn
+from ..errors import IngestError
 
 __all__ = [
     "ROLES",

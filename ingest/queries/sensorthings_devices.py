@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from .db import Conn
+from ..db import Conn
 
 __all__ = [
     "DeviceFields",

@@ -16,8 +16,8 @@ from typing import Protocol, Self
 
 import aiomqtt
 
+from device_profiles.topics import TopicScheme
 from gateway.downlink import CommandError, CommandPublisher
-from gateway.topics import TopicScheme
 
 log = logging.getLogger(__name__)
 

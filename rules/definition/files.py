@@ -12,10 +12,10 @@ from pydantic import ValidationError
 from device_profiles import ProfileRegistry
 from device_profiles.loader import validation_problems
 
+from ..errors import RuleError
+from ..store import RuleRecord
 from .check import check_rule
-from .errors import RuleError
 from .model import Rule
-from .store import RuleRecord
 
 __all__ = [
     "EXAMPLES_DIR",
@@ -29,7 +29,7 @@ __all__ = [
 
 RULE_SUFFIXES = (".yaml", ".yml", ".json")
 # Example rules for the built-in profiles (what ``make demo`` applies).
-EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 
 
 def _line_of(node: yaml.Node | None) -> int | None:

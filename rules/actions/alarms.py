@@ -18,8 +18,8 @@ import orjson
 
 from ingest.db import Conn
 
-from .events import AlarmEvent
-from .model import Rule
+from ..definition.model import Rule
+from ..evaluation.events import AlarmEvent
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from .db import Conn
+from ..db import Conn
 
 __all__ = ["QuarantineFilter", "QuarantinedMessage", "quarantine_page", "quarantine_reasons"]
 

@@ -14,9 +14,7 @@ import numpy.typing as npt
 
 from device_profiles import ProfileRegistry
 
-from .devices import DeviceTable
-from .index import SlotIndex, build_index
-from .model import (
+from ..definition.model import (
     AllOf,
     AnyOf,
     Consecutive,
@@ -29,6 +27,8 @@ from .model import (
     Threshold,
     Window,
 )
+from .devices import DeviceTable
+from .index import SlotIndex, build_index
 
 __all__ = [
     "AGGS",
@@ -185,7 +185,7 @@ def compile_rules(
     metric_ids: dict[str, int],
 ) -> Compiled:
     """Compile enabled rules against the current devices. Rules are expected to have
-    passed :func:`rules.check.check_rule`; devices whose profile lacks a leaf's metric
+    passed :func:`rules.definition.check.check_rule`; devices whose profile lacks a leaf's metric
     get no slot for it."""
     out = Compiled()
     rows: list[dict[str, float]] = []

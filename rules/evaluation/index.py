@@ -4,7 +4,7 @@ with per-(metric, device) summaries that let most readings skip evaluation entir
 One index per kind of condition (filter: threshold, consecutive, state; rate; window;
 no-data), each summarising its slots per position: the lowest raise level, the highest
 "below" level, the watched states, how many slots are busy, the longest gap or window,
-the newest reading. :mod:`rules.choose` uses them to pick the readings that could start,
+the newest reading. :mod:`rules.evaluation.choose` uses them to pick the readings that could start,
 continue or end something; in a calm city that is nearly none, which is what makes a
 thousand rules cheap. No-data positions only need the newest reading's time, except
 around a long gap or while a slot is raised.

@@ -15,10 +15,10 @@ import io
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from .batch import Batch
-from .copy_binary import encode_latest
-from .db import Conn
-from .latest import LATEST_DDL, MERGE_LATEST, newest_per_device
+from ..batch import Batch
+from ..copy_binary import encode_latest
+from ..db import Conn
+from ..latest import LATEST_DDL, MERGE_LATEST, newest_per_device
 
 __all__ = [
     "NewReading",

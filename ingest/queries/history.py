@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from ..db import Conn
 from .bucket_sql import ROLLUP_GRAIN_S, bucketed_sql, points_sql
 from .buckets import ORIGIN, BucketPlan, from_us
-from .db import Conn
 
 __all__ = [
     "LATE_MARGIN",

@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from ingest.db import Conn
 
-from .model import Scope
+from ..definition.model import Scope
 
 __all__ = ["DeviceInfo", "DeviceTable", "in_polygon", "load_devices"]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from .db import Conn
-from .devices import DeviceRecord, upsert_devices
+from ..db import Conn
+from ..devices import DeviceRecord, upsert_devices
 
 __all__ = ["create_device", "delete_device", "known_districts", "record_of"]
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from ingest.db import Conn
 
+from ..definition.model import CommandAction, Rule, ServiceRequestAction, WebhookAction
 from .alarms import AlarmRow
-from .model import CommandAction, Rule, ServiceRequestAction, WebhookAction
 from .outbox import enqueue
 from .service_requests import ServiceRequestError, note_alarm_cleared, open_request_for_alarm
 from .ssrf import WebhookPolicy, check_webhook_url
@@ -51,7 +51,7 @@ def _payload(event: str, alarm: AlarmRow, rule: Rule) -> dict[str, Any]:
 
 
 class RuleActions:
-    """The :class:`rules.alarms.ActionSink` that runs rule actions."""
+    """The :class:`rules.actions.alarms.ActionSink` that runs rule actions."""
 
     async def raised(self, conn: Conn, alarm: AlarmRow, rule: Rule) -> None:
         """Open service requests, enqueue webhooks and commands for a new alarm."""

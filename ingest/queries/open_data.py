@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from .db import Conn
+from ..db import Conn
 from .history import ROLLUP_STATE_COLUMNS, safe_until
 
 __all__ = [

@@ -4,7 +4,7 @@ A :class:`WindowBuffer` keeps the recent readings of each window position (a met
 device; one set of flat arrays for all, sorted by position and time, trimmed to the
 position's longest window after every batch), so a window spanning several batches sees
 all its readings. ``sparse_table``/``range_query`` answer minimum and maximum over many
-ranges at once. The aggregates themselves are in :mod:`rules.choose`.
+ranges at once. The aggregates themselves are in :mod:`rules.evaluation.choose`.
 """
 
 from __future__ import annotations
